@@ -1,0 +1,1 @@
+"""The shell around the matcher: settings, the ``bluebook`` command, process wiring."""

@@ -1,0 +1,473 @@
+"""Engine: every symbol's book and every account, behind one entry point, ``apply(command)``.
+
+Rules:
+
+- Deterministic: the same commands give the same events, byte for byte. No clock, no randomness:
+  time is the command's ``ts``; order ids are the ``seq`` of the command that placed them; trade
+  ids count up per symbol.
+- Commands arrive with ``seq`` exactly one above the last and ``ts`` never going backwards (the
+  sequencer guarantees both; a breach raises ``SequenceError``). Every event carries the ``seq``.
+- A rejected command changes nothing and yields one ``Rejected`` event with its code.
+- Before a command is applied, GTD orders whose ``expire_at <= ts`` expire, and client order ids
+  older than the retention window are forgotten.
+- Pre-trade risk: an order holds what it could spend before it reaches the book (see
+  ``matcher.accounts``); fills move held funds between the two accounts and the fee account;
+  cancels, expiries and STP release them. No balance goes negative; every asset is conserved.
+- A client order id is remembered per account for the retention window whether its order is
+  open or done; a repeat inside the window returns ``Duplicate`` with the original's id and state.
+  Rejected orders do not take their client id.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from matcher.accounts import Accounts, buy_hold_per_lot
+from matcher.book import (
+    O_ACCOUNT,
+    O_CLIENT_ID,
+    O_FILLED,
+    O_ID,
+    O_LEAVES,
+    O_PRICE,
+    O_SIDE,
+    O_STATUS,
+    Order,
+    OrderBook,
+)
+from matcher.commands import (
+    AmendOrder,
+    CancelAll,
+    CancelOrder,
+    Command,
+    Deposit,
+    PlaceOrder,
+    Tick,
+    Withdraw,
+)
+from matcher.config import MarketConfig, SymbolConfig
+from matcher.enums import CancelReason, OrderType, Side, Stp, TimeInForce
+from matcher.errors import SequenceError
+from matcher.events import Accepted, Cancelled, Deposited, Duplicate, Event, Fill, Rejected, Withdrawn
+from matcher.rejects import Reject
+
+BUY = int(Side.BUY)
+SELL = int(Side.SELL)
+LIMIT = int(OrderType.LIMIT)
+MARKET = int(OrderType.MARKET)
+GTC = int(TimeInForce.GTC)
+GTD = int(TimeInForce.GTD)
+IOC = int(TimeInForce.IOC)
+NO_EXPIRY = 1 << 63
+_VALID_TIF = frozenset(int(t) for t in TimeInForce)
+_VALID_STP = frozenset(int(s) for s in Stp)
+
+
+class Market:
+    """One symbol's book and the integers its risk checks need, flattened for the hot path."""
+
+    __slots__ = ("config", "book", "base", "quote", "lot", "k", "max_fee_bps", "limits")
+
+    def __init__(self, config: SymbolConfig, base: int, quote: int, quote_per_tick_lot: int) -> None:
+        self.config = config
+        self.book = OrderBook(
+            config.name,
+            maker_bps=config.maker_bps,
+            taker_bps=config.taker_bps,
+            quote_per_tick_lot=quote_per_tick_lot,
+        )
+        self.base = base
+        self.quote = quote
+        self.lot = config.lot_size
+        self.k = quote_per_tick_lot
+        self.max_fee_bps = max(config.maker_bps, config.taker_bps, 0)
+        self.limits = (config.min_qty, config.max_qty, config.min_notional, config.max_notional)
+
+    def hold_of(self, side: int, price: int, leaves: int) -> tuple[int, int]:
+        """(asset index, amount) that ``leaves`` lots of an order at ``price`` hold."""
+        if side == BUY:
+            return self.quote, leaves * buy_hold_per_lot(price, self.k, self.max_fee_bps)
+        return self.base, leaves * self.lot
+
+
+class Engine:
+    """All books and accounts. ``apply(command)`` is the only way to change anything."""
+
+    def __init__(self, config: MarketConfig) -> None:
+        self.config = config
+        self.seq = 0
+        self.ts = 0
+        self.accounts = Accounts([a.name for a in config.assets])
+        self.accounts.row(config.fee_account)
+        index = self.accounts.index
+        self.markets: dict[str, Market] = {
+            s.name: Market(s, index[s.base], index[s.quote], config.quote_per_tick_lot(s.name))
+            for s in config.symbols
+        }
+        self._fee_row = self.accounts.rows[config.fee_account]
+        self._client_ids: dict[tuple[int, str], tuple[str, Order]] = {}
+        #: (forget at, key, entry) in time order; an entry of a still-open order is kept longer.
+        self._client_id_log: deque[tuple[int, tuple[int, str], tuple[str, Order]]] = deque()
+        self._retention = config.client_id_retention_ns
+        self._deposit_refs: set[str] = set()
+        self._next_expiry = NO_EXPIRY
+        self._handlers: dict[type, Callable[[Any], list[Event]]] = {
+            PlaceOrder: self._place,
+            CancelOrder: self._cancel,
+            CancelAll: self._cancel_all,
+            AmendOrder: self._amend,
+            Deposit: self._deposit,
+            Withdraw: self._withdraw,
+            Tick: self._tick,
+        }
+
+    # ------------------------------------------------------------ entry point
+
+    def apply(self, command: Command) -> list[Event]:
+        """Apply one stamped command; return its events (possibly a single ``Rejected``)."""
+        seq = command[0]
+        ts = command[1]
+        if seq != self.seq + 1:
+            raise SequenceError(f"command seq {seq} does not follow {self.seq}")
+        if ts < self.ts:
+            raise SequenceError(f"command ts {ts} is before the last one, {self.ts}")
+        handler = self._handlers.get(type(command))
+        if handler is None:
+            raise TypeError(f"not a command the engine knows: {type(command).__name__}")
+        self.seq = seq
+        self.ts = ts
+        log = self._client_id_log
+        if log and log[0][0] <= ts:
+            self._forget_client_ids(ts)
+        if ts >= self._next_expiry:
+            expired = self._expire(ts, seq)
+            return expired + handler(command)
+        return handler(command)
+
+    # ------------------------------------------------------------ queries
+
+    def book(self, symbol: str) -> OrderBook:
+        return self.markets[symbol].book
+
+    def balance(self, account: int, asset: str) -> tuple[int, int]:
+        return self.accounts.balance(account, asset)
+
+    def order_by_client_id(self, account: int, client_order_id: str) -> tuple[str, Order] | None:
+        """(symbol, order record) of a client id still inside its retention window."""
+        return self._client_ids.get((account, client_order_id))
+
+    # ------------------------------------------------------------ orders
+
+    def _place(self, cmd: PlaceOrder) -> list[Event]:
+        seq, ts, account, symbol, side, order_type, price, qty, tif, post_only, stp, cid, expire_at = cmd
+        market = self.markets.get(symbol)
+        if market is None:
+            return self._reject(seq, symbol, seq, account, Reject.UNKNOWN_SYMBOL, cid)
+        if cid is not None:
+            known = self._client_ids.get((account, cid))
+            if known is not None:
+                order = known[1]
+                return [
+                    Duplicate((seq, known[0], order[O_ID], account, cid, order[O_STATUS], order[O_FILLED], order[O_LEAVES]))
+                ]
+        book = market.book
+        code = self._check_order(market, side, order_type, price, qty, tif, post_only, stp, expire_at, ts)
+        if code is not None:
+            return self._reject(seq, symbol, seq, account, code, cid)
+        if order_type == MARKET:
+            tif = IOC
+            if not price:
+                price = self._protection_price(market, side)
+                if not price:
+                    return self._reject(seq, symbol, seq, account, Reject.NO_LIQUIDITY, cid)
+        min_qty, max_qty, min_notional, max_notional = market.limits
+        notional = price * qty * market.k
+        if notional < min_notional:
+            return self._reject(seq, symbol, seq, account, Reject.NOTIONAL_BELOW_MIN, cid)
+        if notional > max_notional:
+            return self._reject(seq, symbol, seq, account, Reject.NOTIONAL_ABOVE_MAX, cid)
+        if side == BUY:
+            cost = price * market.k
+            unit = cost + -(-cost * market.max_fee_bps // 10_000)
+            slot = 2 * market.quote
+            hold = qty * unit
+        else:
+            unit = 0
+            slot = 2 * market.base
+            hold = qty * market.lot
+        row = self.accounts.rows.get(account)
+        if row is None or row[slot] < hold:
+            return self._reject(seq, symbol, seq, account, Reject.INSUFFICIENT_FUNDS, cid)
+        row[slot] -= hold
+        row[slot + 1] += hold
+        events = book.submit(
+            seq, account, side, price, qty, tif,
+            order_type=order_type, post_only=post_only, stp=stp,
+            client_order_id=cid, expire_at=expire_at, seq=seq,
+        )  # fmt: skip
+        first = events[0]
+        if type(first) is not Accepted:
+            row[slot] += hold
+            row[slot + 1] -= hold
+            return events
+        if len(events) > 1:
+            self._settle(market, events, unit)
+        if cid is not None:
+            key = (account, cid)
+            known = self._client_ids[key] = (symbol, book.last_order)
+            self._client_id_log.append((ts + self._retention, key, known))
+        if tif == GTD and expire_at < self._next_expiry and book.last_order[O_LEAVES]:
+            self._next_expiry = expire_at
+        return events
+
+    def _check_order(
+        self,
+        market: Market,
+        side: int,
+        order_type: int,
+        price: int,
+        qty: int,
+        tif: int,
+        post_only: bool,
+        stp: int,
+        expire_at: int,
+        ts: int,
+    ) -> Reject | None:
+        """The validation reject for an order's fields, or None when they are well-formed."""
+        if side != BUY and side != SELL:
+            return Reject.INVALID_SIDE
+        if order_type != LIMIT and order_type != MARKET:
+            return Reject.INVALID_ORDER_TYPE
+        if tif not in _VALID_TIF:
+            return Reject.INVALID_TIME_IN_FORCE
+        if stp not in _VALID_STP:
+            return Reject.INVALID_STP
+        if type(qty) is not int or qty < 1:
+            return Reject.INVALID_QTY
+        if type(price) is not int or price < 0 or (price == 0 and order_type == LIMIT):
+            return Reject.INVALID_PRICE
+        min_qty, max_qty, _, _ = market.limits
+        if qty < min_qty:
+            return Reject.QTY_BELOW_MIN
+        if qty > max_qty:
+            return Reject.QTY_ABOVE_MAX
+        if post_only and (order_type != LIMIT or (tif != GTC and tif != GTD)):
+            return Reject.POST_ONLY_NOT_LIMIT
+        if tif == GTD and expire_at <= ts:
+            return Reject.INVALID_EXPIRY
+        return None
+
+    def _protection_price(self, market: Market, side: int) -> int:
+        """The bound of a market order without one: the best opposite price ± the protection."""
+        bps = market.config.market_protection_bps
+        if side == BUY:
+            best = market.book.best_ask()
+            return 0 if best is None else best * (10_000 + bps) // 10_000
+        best = market.book.best_bid()
+        return 0 if best is None else max(1, -(-best * (10_000 - bps) // 10_000))
+
+    def _cancel(self, cmd: CancelOrder) -> list[Event]:
+        seq, _ts, account, symbol, order_id, cid = cmd
+        market = self.markets.get(symbol)
+        if market is None:
+            return self._reject(seq, symbol, order_id, account, Reject.UNKNOWN_SYMBOL, cid)
+        order = self._own_order(market, account, order_id, cid)
+        if order is None:
+            return self._reject(seq, symbol, order_id, account, Reject.UNKNOWN_ORDER, cid)
+        events = market.book.cancel(order[O_ID], seq=seq)
+        self._settle(market, events, 0)
+        return events
+
+    def _cancel_all(self, cmd: CancelAll) -> list[Event]:
+        seq, _ts, account, symbol = cmd
+        if symbol and symbol not in self.markets:
+            return self._reject(seq, symbol, 0, account, Reject.UNKNOWN_SYMBOL, None)
+        events: list[Event] = []
+        for market in [self.markets[symbol]] if symbol else self.markets.values():
+            cancelled = market.book.cancel_all(account, seq=seq)
+            self._settle(market, cancelled, 0)
+            events += cancelled
+        return events
+
+    def _amend(self, cmd: AmendOrder) -> list[Event]:
+        seq, _ts, account, symbol, order_id, price, qty = cmd
+        market = self.markets.get(symbol)
+        if market is None:
+            return self._reject(seq, symbol, order_id, account, Reject.UNKNOWN_SYMBOL, None)
+        order = self._own_order(market, account, order_id, None)
+        if order is None:
+            return self._reject(seq, symbol, order_id, account, Reject.UNKNOWN_ORDER, None)
+        cid = order[O_CLIENT_ID]
+        if type(price) is not int or type(qty) is not int or price < 0 or qty < 0:
+            return self._reject(seq, symbol, order_id, account, Reject.INVALID_AMEND, cid)
+        side = order[O_SIDE]
+        old_price = order[O_PRICE]
+        old_leaves = order[O_LEAVES]
+        new_price = price or old_price
+        new_leaves = qty or old_leaves
+        min_qty, max_qty, min_notional, max_notional = market.limits
+        if order[O_FILLED] + new_leaves > max_qty:
+            return self._reject(seq, symbol, order_id, account, Reject.QTY_ABOVE_MAX, cid)
+        if new_price * new_leaves * market.k > max_notional:
+            return self._reject(seq, symbol, order_id, account, Reject.NOTIONAL_ABOVE_MAX, cid)
+        asset, old_hold = market.hold_of(side, old_price, old_leaves)
+        _, new_hold = market.hold_of(side, new_price, new_leaves)
+        row = self.accounts.rows[account]
+        slot = 2 * asset
+        delta = new_hold - old_hold
+        if delta > row[slot]:
+            return self._reject(seq, symbol, order_id, account, Reject.INSUFFICIENT_FUNDS, cid)
+        row[slot] -= delta
+        row[slot + 1] += delta
+        events = market.book.amend(order_id, price=new_price, qty=new_leaves, seq=seq)
+        if type(events[0]) is Rejected:
+            row[slot] += delta
+            row[slot + 1] -= delta
+            return events
+        unit = buy_hold_per_lot(new_price, market.k, market.max_fee_bps) if side == BUY else 0
+        self._settle(market, events, unit)
+        return events
+
+    def _own_order(self, market: Market, account: int, order_id: int, cid: str | None) -> Order | None:
+        """The account's resting order on this market, by id or (id 0) by client id."""
+        if not order_id and cid is not None:
+            known = self._client_ids.get((account, cid))
+            if known is None or known[0] != market.config.name:
+                return None
+            order_id = known[1][O_ID]
+        order = market.book.order(order_id)
+        if order is None or order[O_ACCOUNT] != account:
+            return None
+        return order
+
+    # ------------------------------------------------------------ money
+
+    def _settle(self, market: Market, events: list[Event], taker_unit: int) -> None:
+        """Move funds for the fills and releases in ``events`` (holds were taken up front).
+
+        ``taker_unit`` is the buy hold per lot of the taker (0 when the taker sells).
+        """
+        rows = self.accounts.rows
+        fee_row = self._fee_row
+        base_slot = 2 * market.base
+        quote_slot = 2 * market.quote
+        lot = market.lot
+        k = market.k
+        max_fee = market.max_fee_bps
+        for event in events:
+            kind = type(event)
+            if kind is Fill:
+                qty = event[9]
+                quote = event[10]
+                taker_fee = event[11]
+                maker_fee = event[12]
+                base = qty * lot
+                if event[7] == BUY:
+                    buyer = rows[event[5]]
+                    seller = rows[event[6]]
+                    buyer_hold = qty * taker_unit
+                    buyer_fee = taker_fee
+                    seller_fee = maker_fee
+                else:
+                    buyer = rows[event[6]]
+                    seller = rows[event[5]]
+                    cost = event[8] * k
+                    buyer_hold = qty * (cost + -(-cost * max_fee // 10_000))
+                    buyer_fee = maker_fee
+                    seller_fee = taker_fee
+                buyer[quote_slot + 1] -= buyer_hold
+                buyer[quote_slot] += buyer_hold - quote - buyer_fee
+                buyer[base_slot] += base
+                seller[base_slot + 1] -= base
+                seller[quote_slot] += quote - seller_fee
+                fee_row[quote_slot] += taker_fee + maker_fee
+            elif kind is Cancelled:
+                row = rows[event[3]]
+                if event[4] == BUY:
+                    cost = event[5] * k
+                    amount = event[6] * (cost + -(-cost * max_fee // 10_000))
+                    row[quote_slot + 1] -= amount
+                    row[quote_slot] += amount
+                else:
+                    amount = event[6] * lot
+                    row[base_slot + 1] -= amount
+                    row[base_slot] += amount
+
+    def _deposit(self, cmd: Deposit) -> list[Event]:
+        seq, _ts, account, asset, amount, ref = cmd
+        index = self.accounts.index.get(asset)
+        if index is None:
+            return self._reject(seq, "", 0, account, Reject.UNKNOWN_ASSET, None)
+        if type(amount) is not int or amount < 1:
+            return self._reject(seq, "", 0, account, Reject.INVALID_AMOUNT, None)
+        if ref in self._deposit_refs:
+            return self._reject(seq, "", 0, account, Reject.DUPLICATE_DEPOSIT, None)
+        self._deposit_refs.add(ref)
+        self.accounts.credit(account, index, amount)
+        return [Deposited((seq, account, asset, amount, ref))]
+
+    def _withdraw(self, cmd: Withdraw) -> list[Event]:
+        seq, _ts, account, asset, amount = cmd
+        index = self.accounts.index.get(asset)
+        if index is None:
+            return self._reject(seq, "", 0, account, Reject.UNKNOWN_ASSET, None)
+        if type(amount) is not int or amount < 1:
+            return self._reject(seq, "", 0, account, Reject.INVALID_AMOUNT, None)
+        if not self.accounts.debit(account, index, amount):
+            return self._reject(seq, "", 0, account, Reject.INSUFFICIENT_FUNDS, None)
+        return [Withdrawn((seq, account, asset, amount))]
+
+    # ------------------------------------------------------------ time
+
+    def _tick(self, cmd: Tick) -> list[Event]:
+        return []
+
+    def _expire(self, ts: int, seq: int) -> list[Event]:
+        events: list[Event] = []
+        next_expiry = NO_EXPIRY
+        for market in self.markets.values():
+            book = market.book
+            due = book.next_expiry
+            if due is not None and due <= ts:
+                expired = book.expire(ts, seq=seq)
+                self._settle(market, expired, 0)
+                events += expired
+                due = book.next_expiry
+            if due is not None and due < next_expiry:
+                next_expiry = due
+        self._next_expiry = next_expiry
+        return events
+
+    def _forget_client_ids(self, ts: int) -> None:
+        log = self._client_id_log
+        ids = self._client_ids
+        while log and log[0][0] <= ts:
+            _, key, entry = log.popleft()
+            if ids.get(key) is not entry:
+                continue
+            if entry[1][O_LEAVES]:
+                log.append((ts + self._retention, key, entry))
+            else:
+                del ids[key]
+
+    # ------------------------------------------------------------ checking
+
+    def _reject(
+        self, seq: int, symbol: str, order_id: int, account: int, code: Reject, cid: str | None
+    ) -> list[Event]:
+        return [Rejected((seq, symbol, order_id, account, int(code), cid))]
+
+    def validate(self) -> None:
+        """Raise ``InvariantError`` unless every book is sound, money is conserved, no balance
+        is negative and every held balance equals what its account's open orders need."""
+        holds: dict[tuple[int, int], int] = {}
+        for market in self.markets.values():
+            market.book.validate()
+            for order in market.book.resting_orders():
+                asset, amount = market.hold_of(order[O_SIDE], order[O_PRICE], order[O_LEAVES])
+                key = (order[O_ACCOUNT], asset)
+                holds[key] = holds.get(key, 0) + amount
+        self.accounts.validate(holds)
+
