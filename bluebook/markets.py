@@ -36,8 +36,7 @@ def to_units(value: str | int, decimals: int, what: str) -> int:
 
 def parse_markets(data: dict[str, Any]) -> MarketConfig:
     assets = tuple(
-        AssetConfig(a["name"], int(a["chain_decimals"]), int(a["engine_decimals"]))
-        for a in data["assets"]
+        AssetConfig(a["name"], int(a["chain_decimals"]), int(a["engine_decimals"])) for a in data["assets"]
     )
     decimals = {a.name: a.engine_decimals for a in assets}
     symbols = []
@@ -48,7 +47,9 @@ def parse_markets(data: dict[str, Any]) -> MarketConfig:
         lot = to_units(s["lot"], decimals[base], f"{name}.lot")
         tick = to_units(s["tick"], decimals[quote], f"{name}.tick")
 
-        def lots(field: str, lot: int = lot, name: str = name, base: str = base) -> int:
+        def lots(
+            field: str, s: dict[str, Any] = s, lot: int = lot, name: str = name, base: str = base
+        ) -> int:
             units = to_units(s[field], decimals[base], f"{name}.{field}")
             if units % lot:
                 raise ValueError(f"{name}.{field}: not a whole number of lots")

@@ -144,7 +144,7 @@ class OrderBook:
         self._expiries: list[tuple[int, int]] = []  # (expire_at, order_id) of GTD orders
         self.next_trade_id = next_trade_id
         #: The record of the order the last ``submit`` accepted (the engine keeps it by client id).
-        self.last_order: Order | None = None
+        self.last_order: Order = []
 
     # ----------------------------------------------------------------- queries
 
@@ -186,7 +186,10 @@ class OrderBook:
     def resting_orders(self) -> list[Order]:
         """Every resting order: bids best first, then asks best first, each level in queue order."""
         out: list[Order] = []
-        for levels, prices in ((self._bids, sorted(self._bids, reverse=True)), (self._asks, sorted(self._asks))):
+        for levels, prices in (
+            (self._bids, sorted(self._bids, reverse=True)),
+            (self._asks, sorted(self._asks)),
+        ):
             for price in prices:
                 out.extend(o for o in levels[price][1] if o[O_LEAVES])
         return out
@@ -222,7 +225,7 @@ class OrderBook:
         """
         symbol = self.symbol
         if price < 1 or qty < 1:
-            code = Reject.INVALID_PRICE if price < 1 else Reject.INVALID_QTY
+            code = int(Reject.INVALID_PRICE if price < 1 else Reject.INVALID_QTY)
             return [Rejected((seq, symbol, order_id, account, int(code), client_order_id))]
         if order_id in self._orders:
             raise InvariantError(f"{symbol}: order id {order_id} is already resting")
@@ -237,7 +240,21 @@ class OrderBook:
         if crosses and post_only:
             code = int(Reject.POST_ONLY_WOULD_TAKE)
             return [Rejected((seq, symbol, order_id, account, code, client_order_id))]
-        order = [order_id, account, side, price, qty, qty, 0, NEW, client_order_id, expire_at, tif, post_only, stp]
+        order = [
+            order_id,
+            account,
+            side,
+            price,
+            qty,
+            qty,
+            0,
+            NEW,
+            client_order_id,
+            expire_at,
+            tif,
+            post_only,
+            stp,
+        ]
         self.last_order = order
         events: list[Event] = [
             Accepted((seq, symbol, order_id, account, side, price, qty, order_type, tif, client_order_id))
@@ -302,7 +319,11 @@ class OrderBook:
             order[O_QTY] -= cut
             levels = self._bids if side == BUY else self._asks
             levels[old_price][0] -= cut
-            return [Amended((seq, symbol, order_id, account, side, new_price, new_leaves, old_price, old_leaves, True))]
+            return [
+                Amended(
+                    (seq, symbol, order_id, account, side, new_price, new_leaves, old_price, old_leaves, True)
+                )
+            ]
         crosses = new_price >= self._best_ask if side == BUY else new_price <= self._best_bid
         if crosses and order[O_POST_ONLY]:
             code = int(Reject.POST_ONLY_WOULD_TAKE)
@@ -312,7 +333,9 @@ class OrderBook:
         order[O_LEAVES] = new_leaves
         order[O_QTY] = order[O_FILLED] + new_leaves
         events: list[Event] = [
-            Amended((seq, symbol, order_id, account, side, new_price, new_leaves, old_price, old_leaves, False))
+            Amended(
+                (seq, symbol, order_id, account, side, new_price, new_leaves, old_price, old_leaves, False)
+            )
         ]
         if crosses and self._match(order, seq, events):
             self._end(order, R_STP, seq, events)
@@ -381,8 +404,24 @@ class OrderBook:
                         maker[O_QTY] -= cut
                         level[0] -= cut
                         maker_id = maker[O_ID]
-                        append(Cancelled((seq, symbol, maker_id, maker_account, maker[O_SIDE], best, cut, maker_leaves, R_STP)))
-                        append(Cancelled((seq, symbol, taker_id, taker_account, side, limit, cut, leaves, R_STP)))
+                        append(
+                            Cancelled(
+                                (
+                                    seq,
+                                    symbol,
+                                    maker_id,
+                                    maker_account,
+                                    maker[O_SIDE],
+                                    best,
+                                    cut,
+                                    maker_leaves,
+                                    R_STP,
+                                )
+                            )
+                        )
+                        append(
+                            Cancelled((seq, symbol, taker_id, taker_account, side, limit, cut, leaves, R_STP))
+                        )
                         if not maker_leaves:
                             queue.popleft()
                             del orders[maker_id]
@@ -399,7 +438,21 @@ class OrderBook:
                             del by_account[maker_account][maker_id]
                             maker[O_LEAVES] = 0
                             maker[O_STATUS] = CANCELLED
-                            append(Cancelled((seq, symbol, maker_id, maker_account, maker[O_SIDE], best, maker_leaves, 0, R_STP)))
+                            append(
+                                Cancelled(
+                                    (
+                                        seq,
+                                        symbol,
+                                        maker_id,
+                                        maker_account,
+                                        maker[O_SIDE],
+                                        best,
+                                        maker_leaves,
+                                        0,
+                                        R_STP,
+                                    )
+                                )
+                            )
                         if stp != EXPIRE_MAKER:
                             stp_ended = True
                     if stp_ended or not leaves or not level[0]:
@@ -414,11 +467,33 @@ class OrderBook:
                 quote = best * qty * k
                 if fees:
                     taker_fee = -(-quote * taker_bps // 10_000)
-                    maker_fee = -(-quote * maker_bps // 10_000) if maker_bps >= 0 else -(quote * -maker_bps // 10_000)
+                    maker_fee = (
+                        -(-quote * maker_bps // 10_000) if maker_bps >= 0 else -(quote * -maker_bps // 10_000)
+                    )
                 else:
                     taker_fee = maker_fee = 0
                 maker_id = maker[O_ID]
-                append(Fill((seq, symbol, trade_id, taker_id, maker_id, taker_account, maker_account, side, best, qty, quote, taker_fee, maker_fee, leaves, maker_leaves)))
+                append(
+                    Fill(
+                        (
+                            seq,
+                            symbol,
+                            trade_id,
+                            taker_id,
+                            maker_id,
+                            taker_account,
+                            maker_account,
+                            side,
+                            best,
+                            qty,
+                            quote,
+                            taker_fee,
+                            maker_fee,
+                            leaves,
+                            maker_leaves,
+                        )
+                    )
+                )
                 trade_id += 1
                 if maker_leaves:
                     maker[O_STATUS] = PARTIALLY_FILLED
@@ -569,7 +644,19 @@ class OrderBook:
         order[O_LEAVES] = 0
         order[O_STATUS] = _END_STATUS.get(reason, CANCELLED)
         events.append(
-            Cancelled((seq, self.symbol, order[O_ID], order[O_ACCOUNT], order[O_SIDE], order[O_PRICE], leaves, 0, reason))
+            Cancelled(
+                (
+                    seq,
+                    self.symbol,
+                    order[O_ID],
+                    order[O_ACCOUNT],
+                    order[O_SIDE],
+                    order[O_PRICE],
+                    leaves,
+                    0,
+                    reason,
+                )
+            )
         )
 
     # ------------------------------------------------------------- checking
@@ -580,21 +667,22 @@ class OrderBook:
         for buying, levels in ((True, self._bids), (False, self._asks)):
             heap_prices = {-p for p in self._bid_heap} if buying else set(self._ask_heap)
             for price, (volume, queue, dead) in levels.items():
-                live = [o for o in queue if o[O_LEAVES]]
+                live: list[Order] = [o for o in queue if o[O_LEAVES]]
                 if not live or volume != sum(o[O_LEAVES] for o in live):
                     raise InvariantError(f"{self.symbol}: level {price} volume {volume} != its orders")
                 if dead != len(queue) - len(live):
                     raise InvariantError(f"{self.symbol}: level {price} dead count {dead} is wrong")
                 if price not in heap_prices:
                     raise InvariantError(f"{self.symbol}: level {price} missing from its heap")
-                for o in live:
-                    if o[O_PRICE] != price or (o[O_SIDE] == BUY) != buying:
-                        raise InvariantError(f"{self.symbol}: order {o[O_ID]} on the wrong level")
-                    if self._orders.get(o[O_ID]) is not o or o[O_ID] in seen:
-                        raise InvariantError(f"{self.symbol}: order {o[O_ID]} index mismatch")
-                    if o[O_FILLED] + o[O_LEAVES] != o[O_QTY] or o[O_LEAVES] < 0:
-                        raise InvariantError(f"{self.symbol}: order {o[O_ID]} filled+leaves != qty")
-                    seen.add(o[O_ID])
+                for entry in live:
+                    oid = entry[O_ID]
+                    if entry[O_PRICE] != price or (entry[O_SIDE] == BUY) != buying:
+                        raise InvariantError(f"{self.symbol}: order {oid} on the wrong level")
+                    if oid in seen or self._orders.get(oid) is not entry:
+                        raise InvariantError(f"{self.symbol}: order {oid} index mismatch")
+                    if entry[O_FILLED] + entry[O_LEAVES] != entry[O_QTY]:
+                        raise InvariantError(f"{self.symbol}: order {oid} filled+leaves != qty")
+                    seen.add(oid)
         if seen != set(self._orders):
             raise InvariantError(f"{self.symbol}: order index holds orders not in any level")
         indexed = {oid for mine in self._by_account.values() for oid in mine}
@@ -606,4 +694,3 @@ class OrderBook:
             raise InvariantError(f"{self.symbol}: cached best {self._best_bid}/{self._best_ask} is stale")
         if best_bid >= best_ask:
             raise InvariantError(f"{self.symbol}: book crossed at {best_bid}/{best_ask}")
-

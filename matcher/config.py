@@ -32,7 +32,7 @@ class AssetConfig:
     @property
     def chain_factor(self) -> int:
         """Chain units per engine unit."""
-        return 10 ** (self.chain_decimals - self.engine_decimals)
+        return int(10 ** (self.chain_decimals - self.engine_decimals))
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +87,8 @@ class MarketConfig:
             value = s.tick_size * s.lot_size
             if value % scale:
                 raise ValueError(
-                    f"{s.name}: tick_size * lot_size must be a multiple of 10**{assets[s.base].engine_decimals}"
-                    " so one lot at one tick is a whole quote unit"
+                    f"{s.name}: tick_size * lot_size must be a multiple of {scale}"
+                    " so that one lot at one tick is a whole quote unit"
                 )
             self._quote_per_tick_lot[s.name] = value // scale
 

@@ -48,7 +48,7 @@ from matcher.commands import (
     Withdraw,
 )
 from matcher.config import MarketConfig, SymbolConfig
-from matcher.enums import CancelReason, OrderType, Side, Stp, TimeInForce
+from matcher.enums import OrderType, Side, Stp, TimeInForce
 from matcher.errors import SequenceError
 from matcher.events import Accepted, Cancelled, Deposited, Duplicate, Event, Fill, Rejected, Withdrawn
 from matcher.rejects import Reject
@@ -170,7 +170,18 @@ class Engine:
             if known is not None:
                 order = known[1]
                 return [
-                    Duplicate((seq, known[0], order[O_ID], account, cid, order[O_STATUS], order[O_FILLED], order[O_LEAVES]))
+                    Duplicate(
+                        (
+                            seq,
+                            known[0],
+                            order[O_ID],
+                            account,
+                            cid,
+                            order[O_STATUS],
+                            order[O_FILLED],
+                            order[O_LEAVES],
+                        )
+                    )
                 ]
         book = market.book
         code = self._check_order(market, side, order_type, price, qty, tif, post_only, stp, expire_at, ts)
@@ -470,4 +481,3 @@ class Engine:
                 key = (order[O_ACCOUNT], asset)
                 holds[key] = holds.get(key, 0) + amount
         self.accounts.validate(holds)
-

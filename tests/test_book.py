@@ -1,0 +1,280 @@
+"""OrderBook behaviour, one rule per test; the book's invariants are checked after every step."""
+
+from __future__ import annotations
+
+import pytest
+
+from matcher import (
+    Accepted,
+    Amended,
+    CancelReason,
+    Cancelled,
+    Fill,
+    InvariantError,
+    OrderBook,
+    OrderStatus,
+    OrderType,
+    Reject,
+    Rejected,
+    Side,
+    Stp,
+    TimeInForce,
+)
+from matcher.book import O_LEAVES, O_STATUS
+
+BUY, SELL = Side.BUY, Side.SELL
+
+
+class CheckedBook(OrderBook):
+    """An OrderBook that validates its invariants after every call."""
+
+    __slots__ = ()
+
+    def submit(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        events = super().submit(*args, **kwargs)
+        self.validate()
+        return events
+
+    def cancel(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        events = super().cancel(*args, **kwargs)
+        self.validate()
+        return events
+
+    def amend(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        events = super().amend(*args, **kwargs)
+        self.validate()
+        return events
+
+    def cancel_all(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        events = super().cancel_all(*args, **kwargs)
+        self.validate()
+        return events
+
+
+@pytest.fixture
+def book() -> CheckedBook:
+    return CheckedBook("TSLAx-USDC")
+
+
+def fills(events: list) -> list[tuple[int, int, int, int]]:
+    return [(e.taker_order_id, e.maker_order_id, e.price, e.qty) for e in events if isinstance(e, Fill)]
+
+
+def test_plain_limit_order_rests_and_sets_the_best_price(book: CheckedBook) -> None:
+    events = book.submit(1, 7, BUY, 100, 5)
+    assert [type(e) for e in events] == [Accepted]
+    assert book.best_bid() == 100 and book.best_ask() is None
+    assert book.depth() == ([(100, 5)], [])
+
+
+def test_price_time_priority_best_price_first_then_oldest(book: CheckedBook) -> None:
+    book.submit(1, 1, SELL, 101, 5)
+    book.submit(2, 2, SELL, 100, 5)
+    book.submit(3, 3, SELL, 100, 5)
+    events = book.submit(4, 4, BUY, 101, 12)
+    assert fills(events) == [(4, 2, 100, 5), (4, 3, 100, 5), (4, 1, 101, 2)]
+    assert book.depth() == ([], [(101, 3)])
+
+
+def test_trades_print_at_the_makers_price(book: CheckedBook) -> None:
+    book.submit(1, 1, BUY, 100, 5)
+    events = book.submit(2, 2, SELL, 90, 5)
+    assert fills(events) == [(2, 1, 100, 5)]
+
+
+def test_ioc_partial_fill_cancels_the_rest(book: CheckedBook) -> None:
+    book.submit(1, 1, SELL, 100, 3)
+    events = book.submit(2, 2, BUY, 100, 10, TimeInForce.IOC)
+    assert fills(events) == [(2, 1, 100, 3)]
+    assert events[-1] == Cancelled((0, "TSLAx-USDC", 2, 2, BUY, 100, 7, 0, CancelReason.IOC))
+    assert book.best_bid() is None and len(book) == 0
+
+
+def test_fok_that_cannot_fill_completely_trades_nothing(book: CheckedBook) -> None:
+    book.submit(1, 1, SELL, 100, 3)
+    events = book.submit(2, 2, BUY, 100, 4, TimeInForce.FOK)
+    assert fills(events) == []
+    assert events[-1].reason == CancelReason.FOK
+    assert book.depth() == ([], [(100, 3)])
+
+
+def test_fok_that_can_fill_completely_fills(book: CheckedBook) -> None:
+    book.submit(1, 1, SELL, 100, 3)
+    book.submit(2, 1, SELL, 101, 3)
+    events = book.submit(3, 2, BUY, 101, 6, TimeInForce.FOK)
+    assert [f[3] for f in fills(events)] == [3, 3]
+
+
+def test_post_only_is_rejected_when_it_would_take(book: CheckedBook) -> None:
+    book.submit(1, 1, SELL, 100, 3)
+    events = book.submit(2, 2, BUY, 100, 1, post_only=True)
+    assert [type(e) for e in events] == [Rejected]
+    assert events[0].code == Reject.POST_ONLY_WOULD_TAKE
+    assert book.submit(3, 2, BUY, 99, 1, post_only=True)[0].order_id == 3
+
+
+def test_market_order_stops_at_its_protection_price(book: CheckedBook) -> None:
+    book.submit(1, 1, SELL, 100, 1)
+    book.submit(2, 1, SELL, 105, 1)
+    book.submit(3, 1, SELL, 200, 1)
+    events = book.submit(4, 2, BUY, 105, 10, order_type=OrderType.MARKET)
+    assert fills(events) == [(4, 1, 100, 1), (4, 2, 105, 1)]
+    assert events[-1].reason == CancelReason.IOC and events[-1].qty == 8
+    assert book.best_ask() == 200
+
+
+def test_gtd_order_expires_once_time_reaches_its_expiry(book: CheckedBook) -> None:
+    book.submit(1, 1, BUY, 100, 1, TimeInForce.GTD, expire_at=1_000)
+    book.submit(2, 1, BUY, 99, 1)
+    assert book.expire(999) == []
+    events = book.expire(1_000)
+    assert [(e.order_id, e.reason) for e in events] == [(1, CancelReason.EXPIRED)]
+    assert book.best_bid() == 99
+
+
+def test_cancel_is_by_id_and_unknown_ids_are_rejected(book: CheckedBook) -> None:
+    book.submit(1, 1, BUY, 100, 4)
+    events = book.cancel(1)
+    assert events == [Cancelled((0, "TSLAx-USDC", 1, 1, BUY, 100, 4, 0, CancelReason.USER))]
+    assert book.cancel(1)[0].code == Reject.UNKNOWN_ORDER
+
+
+def test_cancel_in_the_middle_of_a_level_keeps_the_queue_order(book: CheckedBook) -> None:
+    for oid in range(1, 6):
+        book.submit(oid, oid, SELL, 100, 1)
+    book.cancel(2)
+    book.cancel(4)
+    events = book.submit(9, 9, BUY, 100, 3)
+    assert [f[1] for f in fills(events)] == [1, 3, 5]
+
+
+def test_a_level_with_many_cancelled_orders_compacts(book: CheckedBook) -> None:
+    for oid in range(1, 201):
+        book.submit(oid, 1, SELL, 100, 1)
+    for oid in range(2, 200):
+        book.cancel(oid)
+    level_queue = book._asks[100][1]
+    assert len(level_queue) < 100
+    assert [f[1] for f in fills(book.submit(999, 2, BUY, 100, 2))] == [1, 200]
+
+
+def test_cancel_all_removes_only_that_accounts_orders(book: CheckedBook) -> None:
+    book.submit(1, 1, BUY, 100, 1)
+    book.submit(2, 2, BUY, 100, 1)
+    book.submit(3, 1, SELL, 110, 1)
+    events = book.cancel_all(1)
+    assert [e.order_id for e in events] == [1, 3]
+    assert all(e.reason == CancelReason.CANCEL_ALL for e in events)
+    assert book.depth() == ([(100, 1)], [])
+
+
+def test_amend_quantity_down_keeps_queue_priority(book: CheckedBook) -> None:
+    book.submit(1, 1, SELL, 100, 5)
+    book.submit(2, 2, SELL, 100, 5)
+    (amended,) = book.amend(1, qty=2)
+    assert isinstance(amended, Amended) and amended.kept_priority and amended.leaves == 2
+    assert fills(book.submit(3, 3, BUY, 100, 2)) == [(3, 1, 100, 2)]
+
+
+def test_amend_quantity_up_loses_queue_priority(book: CheckedBook) -> None:
+    book.submit(1, 1, SELL, 100, 5)
+    book.submit(2, 2, SELL, 100, 5)
+    (amended,) = book.amend(1, qty=6)
+    assert not amended.kept_priority
+    assert fills(book.submit(3, 3, BUY, 100, 2)) == [(3, 2, 100, 2)]
+
+
+def test_amend_price_that_crosses_trades_as_a_taker(book: CheckedBook) -> None:
+    book.submit(1, 1, SELL, 100, 5)
+    book.submit(2, 2, BUY, 99, 5)
+    events = book.amend(2, price=100)
+    assert fills(events) == [(2, 1, 100, 5)]
+    assert len(book) == 0
+
+
+def test_stp_expire_taker_cancels_the_incoming_order(book: CheckedBook) -> None:
+    book.submit(1, 1, SELL, 100, 5)
+    events = book.submit(2, 1, BUY, 100, 5, stp=Stp.EXPIRE_TAKER)
+    assert fills(events) == [] and events[-1].reason == CancelReason.STP
+    assert book.depth() == ([], [(100, 5)])
+
+
+def test_stp_expire_maker_cancels_the_resting_order_and_continues(book: CheckedBook) -> None:
+    book.submit(1, 1, SELL, 100, 5)
+    book.submit(2, 2, SELL, 100, 5)
+    events = book.submit(3, 1, BUY, 100, 5, stp=Stp.EXPIRE_MAKER)
+    assert [(type(e).__name__, e.order_id if isinstance(e, Cancelled) else None) for e in events[1:]] == [
+        ("Cancelled", 1),
+        ("Fill", None),
+    ]
+    assert fills(events) == [(3, 2, 100, 5)]
+
+
+def test_stp_expire_both_cancels_both(book: CheckedBook) -> None:
+    book.submit(1, 1, SELL, 100, 5)
+    events = book.submit(2, 1, BUY, 100, 9, stp=Stp.EXPIRE_BOTH)
+    assert [(e.order_id, e.qty) for e in events if isinstance(e, Cancelled)] == [(1, 5), (2, 9)]
+    assert len(book) == 0
+
+
+def test_stp_decrement_reduces_both_without_trading(book: CheckedBook) -> None:
+    book.submit(1, 1, SELL, 100, 5)
+    events = book.submit(2, 1, BUY, 100, 3, stp=Stp.DECREMENT)
+    assert fills(events) == []
+    assert [(e.order_id, e.qty, e.leaves) for e in events if isinstance(e, Cancelled)] == [(1, 3, 2), (2, 3, 0)]
+    assert book.depth() == ([], [(100, 2)])
+
+
+def test_stp_none_lets_an_account_trade_with_itself(book: CheckedBook) -> None:
+    book.submit(1, 1, SELL, 100, 5)
+    assert fills(book.submit(2, 1, BUY, 100, 5, stp=Stp.NONE)) == [(2, 1, 100, 5)]
+
+
+def test_fills_update_the_order_records(book: CheckedBook) -> None:
+    book.submit(1, 1, SELL, 100, 5)
+    maker = book.order(1)
+    book.submit(2, 2, BUY, 100, 2)
+    assert maker[O_LEAVES] == 3 and maker[O_STATUS] == OrderStatus.PARTIALLY_FILLED
+    book.submit(3, 2, BUY, 100, 3)
+    assert maker[O_LEAVES] == 0 and maker[O_STATUS] == OrderStatus.FILLED and book.order(1) is None
+
+
+def test_fees_round_up_and_rebates_round_down() -> None:
+    book = CheckedBook("X", maker_bps=-1, taker_bps=5, quote_per_tick_lot=1)
+    book.submit(1, 1, SELL, 3, 7)  # quote 21: fee 21*5/10000 -> 1, rebate 21*1/10000 -> 0
+    (fill,) = fills_of(book.submit(2, 2, BUY, 3, 7))
+    assert (fill.quote_qty, fill.taker_fee, fill.maker_fee) == (21, 1, 0)
+    book.submit(3, 1, SELL, 10_000, 3)  # quote 30000: fee 15, rebate 3
+    (fill,) = fills_of(book.submit(4, 2, BUY, 10_000, 3))
+    assert (fill.taker_fee, fill.maker_fee) == (15, -3)
+
+
+def fills_of(events: list) -> list[Fill]:
+    return [e for e in events if isinstance(e, Fill)]
+
+
+def test_invalid_price_or_quantity_is_rejected(book: CheckedBook) -> None:
+    assert book.submit(1, 1, BUY, 0, 1)[0].code == Reject.INVALID_PRICE
+    assert book.submit(1, 1, BUY, 1, 0)[0].code == Reject.INVALID_QTY
+    assert book.submit(1, 1, 3, 1, 1)[0].code == Reject.INVALID_SIDE
+
+
+def test_a_duplicate_resting_order_id_is_a_caller_bug(book: CheckedBook) -> None:
+    book.submit(1, 1, BUY, 100, 1)
+    with pytest.raises(InvariantError):
+        book.submit(1, 1, BUY, 100, 1)
+
+
+def test_trade_ids_count_up_per_book(book: CheckedBook) -> None:
+    book.submit(1, 1, SELL, 100, 1)
+    book.submit(2, 1, SELL, 100, 1)
+    events = book.submit(3, 2, BUY, 100, 2)
+    assert [f.trade_id for f in fills_of(events)] == [1, 2]
+
+
+def test_depth_aggregates_levels_best_first(book: CheckedBook) -> None:
+    for oid, (side, price, qty) in enumerate(
+        [(BUY, 98, 1), (BUY, 99, 2), (BUY, 99, 3), (SELL, 101, 4), (SELL, 103, 5), (SELL, 102, 6)], 1
+    ):
+        book.submit(oid, oid, side, price, qty)
+    assert book.depth(2) == ([(99, 5), (98, 1)], [(101, 4), (102, 6)])
