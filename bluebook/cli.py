@@ -1,0 +1,85 @@
+"""The ``bluebook`` command.
+
+``bluebook run`` starts what exists so far: the matching engine on the default markets, fed a
+short scripted session (two accounts deposit, quote and trade), printing every event as a JSON
+line and the resulting books. Persistence, the API and settlement join it in later steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+
+from bluebook.markets import default_markets, load_markets
+from matcher import Command, Deposit, OrderType, PlaceOrder, Side, Stp, TimeInForce
+from matcher.config import MarketConfig
+from matcher.engine import Engine
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bluebook", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="start the system (for now: the engine and a demo session)")
+    run.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
+    markets = commands.add_parser("markets", help="print the configured markets")
+    markets.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
+    args = parser.parse_args(argv)
+    config = load_markets(args.markets) if args.markets else default_markets()
+    if args.command == "markets":
+        for symbol in config.symbols:
+            print(json.dumps({"symbol": symbol.name, **_describe(config, symbol.name)}))
+        return 0
+    return _demo(config)
+
+
+def _describe(config: MarketConfig, name: str) -> dict[str, object]:
+    symbol = config.symbol(name)
+    base, quote = config.asset(symbol.base), config.asset(symbol.quote)
+    return {
+        "base": base.name,
+        "quote": quote.name,
+        "tick": str(Decimal(symbol.tick_size).scaleb(-quote.engine_decimals)),
+        "lot": str(Decimal(symbol.lot_size).scaleb(-base.engine_decimals)),
+        "maker_bps": symbol.maker_bps,
+        "taker_bps": symbol.taker_bps,
+    }
+
+
+def _demo(config: MarketConfig) -> int:
+    engine = Engine(config)
+    symbol = config.symbols[0]
+    base, quote = config.asset(symbol.base), config.asset(symbol.quote)
+    script: list[Command] = [
+        Deposit.of(seq=0, ts=0, account=1, asset=quote.name, amount=10_000 * 10**quote.engine_decimals, ref="demo-1"),
+        Deposit.of(seq=0, ts=0, account=2, asset=base.name, amount=10 * 10**base.engine_decimals, ref="demo-2"),
+    ]
+    mid = 25_000  # ticks
+    for i, (account, side) in enumerate([(2, Side.SELL), (2, Side.SELL), (1, Side.BUY), (1, Side.BUY)]):
+        offset = (i % 2 + 1) * (1 if side == Side.SELL else -1)
+        script.append(_limit(account, symbol.name, side, mid + offset, 1_000))
+    script.append(_limit(1, symbol.name, Side.BUY, mid + 2, 1_500, TimeInForce.IOC))
+    ts = 1_700_000_000_000_000_000
+    for seq, command in enumerate(script, 1):
+        for event in engine.apply(command.stamp(seq, ts + seq)):
+            print(json.dumps({"event": type(event).__name__, **event.as_dict()}))
+    engine.validate()
+    bids, asks = engine.book(symbol.name).depth()
+    print(json.dumps({"symbol": symbol.name, "bids": bids, "asks": asks}))
+    print("bluebook: the engine ran; persistence, API and settlement are not wired yet.", file=sys.stderr)
+    return 0
+
+
+def _limit(account: int, symbol: str, side: int, price: int, qty: int, tif: int = TimeInForce.GTC) -> PlaceOrder:
+    return PlaceOrder.of(
+        seq=0, ts=0, account=account, symbol=symbol, side=int(side), order_type=int(OrderType.LIMIT),
+        price=price, qty=qty, tif=int(tif), post_only=False, stp=int(Stp.EXPIRE_MAKER),
+        client_order_id=None, expire_at=0,
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
