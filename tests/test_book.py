@@ -7,8 +7,8 @@ import pytest
 from matcher import (
     Accepted,
     Amended,
-    CancelReason,
     Cancelled,
+    CancelReason,
     Fill,
     InvariantError,
     OrderBook,
@@ -221,7 +221,10 @@ def test_stp_decrement_reduces_both_without_trading(book: CheckedBook) -> None:
     book.submit(1, 1, SELL, 100, 5)
     events = book.submit(2, 1, BUY, 100, 3, stp=Stp.DECREMENT)
     assert fills(events) == []
-    assert [(e.order_id, e.qty, e.leaves) for e in events if isinstance(e, Cancelled)] == [(1, 3, 2), (2, 3, 0)]
+    assert [(e.order_id, e.qty, e.leaves) for e in events if isinstance(e, Cancelled)] == [
+        (1, 3, 2),
+        (2, 3, 0),
+    ]
     assert book.depth() == ([], [(100, 2)])
 
 

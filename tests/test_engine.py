@@ -8,9 +8,9 @@ from bluebook.markets import default_markets
 from matcher import (
     AmendOrder,
     CancelAll,
+    Cancelled,
     CancelOrder,
     CancelReason,
-    Cancelled,
     Command,
     Deposit,
     Duplicate,
@@ -70,7 +70,9 @@ class Driver:
 def run() -> Driver:
     driver = Driver(Engine(default_markets()))
     for account in (1, 2, 3):
-        driver(Deposit.of(seq=0, ts=0, account=account, asset="USDC", amount=100_000 * USDC, ref=f"u{account}"))
+        driver(
+            Deposit.of(seq=0, ts=0, account=account, asset="USDC", amount=100_000 * USDC, ref=f"u{account}")
+        )
         driver(Deposit.of(seq=0, ts=0, account=account, asset="TSLAx", amount=100 * SHARE, ref=f"t{account}"))
     return driver
 
@@ -126,11 +128,15 @@ def test_insufficient_funds_is_rejected_and_changes_nothing(run: Driver) -> None
         ({"order_type": OrderType.MARKET, "price": 0}, Reject.NO_LIQUIDITY),
     ],
 )
-def test_each_invalid_order_gets_its_own_code_and_changes_nothing(run: Driver, fields: dict, code: Reject) -> None:
+def test_each_invalid_order_gets_its_own_code_and_changes_nothing(
+    run: Driver, fields: dict, code: Reject
+) -> None:
     before = run.state()
     defaults = {"account": 1, "side": BUY, "price": 25_000, "qty": 10}
     defaults.update(fields)
-    events = run.place(defaults.pop("account"), defaults.pop("side"), defaults.pop("price"), defaults.pop("qty"), **defaults)
+    events = run.place(
+        defaults.pop("account"), defaults.pop("side"), defaults.pop("price"), defaults.pop("qty"), **defaults
+    )
     assert [type(e) for e in events] == [Rejected] and events[0].code == code
     assert run.state() == before
 
@@ -147,13 +153,21 @@ def test_market_order_without_a_price_is_bounded_by_the_protection(run: Driver) 
 
 def test_cancel_releases_the_hold(run: Driver) -> None:
     events = run.place(1, BUY, 25_000, 1_000)
-    run(CancelOrder.of(seq=0, ts=0, account=1, symbol=SYMBOL, order_id=events[0].order_id, client_order_id=None))
+    run(
+        CancelOrder.of(
+            seq=0, ts=0, account=1, symbol=SYMBOL, order_id=events[0].order_id, client_order_id=None
+        )
+    )
     assert run.engine.balance(1, "USDC") == (100_000 * USDC, 0)
 
 
 def test_an_account_cannot_cancel_another_accounts_order(run: Driver) -> None:
     events = run.place(1, BUY, 25_000, 1_000)
-    result = run(CancelOrder.of(seq=0, ts=0, account=2, symbol=SYMBOL, order_id=events[0].order_id, client_order_id=None))
+    result = run(
+        CancelOrder.of(
+            seq=0, ts=0, account=2, symbol=SYMBOL, order_id=events[0].order_id, client_order_id=None
+        )
+    )
     assert result[0].code == Reject.UNKNOWN_ORDER
 
 
@@ -162,7 +176,10 @@ def test_cancel_all_spans_every_symbol(run: Driver) -> None:
     run.place(1, BUY, 20_000, 10, symbol="AAPLx-USDC")
     run.place(2, BUY, 20_000, 10, symbol="AAPLx-USDC")
     events = run(CancelAll.of(seq=0, ts=0, account=1, symbol=""))
-    assert [(e.symbol, e.reason) for e in events] == [(SYMBOL, CancelReason.CANCEL_ALL), ("AAPLx-USDC", CancelReason.CANCEL_ALL)]
+    assert [(e.symbol, e.reason) for e in events] == [
+        (SYMBOL, CancelReason.CANCEL_ALL),
+        ("AAPLx-USDC", CancelReason.CANCEL_ALL),
+    ]
     assert run.engine.balance(1, "USDC") == (100_000 * USDC, 0)
 
 
