@@ -209,7 +209,6 @@ class OrderBook:
         price: int,
         qty: int,
         tif: int = GTC,
-        *,
         order_type: int = LIMIT,
         post_only: bool = False,
         stp: int = EXPIRE_MAKER,
@@ -226,61 +225,101 @@ class OrderBook:
         symbol = self.symbol
         if price < 1 or qty < 1:
             code = int(Reject.INVALID_PRICE if price < 1 else Reject.INVALID_QTY)
-            return [Rejected((seq, symbol, order_id, account, int(code), client_order_id))]
-        if order_id in self._orders:
+            return [Rejected((seq, symbol, order_id, account, code, client_order_id))]
+        orders = self._orders
+        if order_id in orders:
             raise InvariantError(f"{symbol}: order id {order_id} is already resting")
         if side == BUY:
             crosses = price >= self._best_ask
         elif side == SELL:
             crosses = price <= self._best_bid
         else:
-            return [Rejected((seq, symbol, order_id, account, int(Reject.INVALID_SIDE), client_order_id))]
+            code = int(Reject.INVALID_SIDE)
+            return [Rejected((seq, symbol, order_id, account, code, client_order_id))]
         if order_type == MARKET:
             tif = IOC
         if crosses and post_only:
             code = int(Reject.POST_ONLY_WOULD_TAKE)
             return [Rejected((seq, symbol, order_id, account, code, client_order_id))]
-        order = [
-            order_id,
-            account,
-            side,
-            price,
-            qty,
-            qty,
-            0,
-            NEW,
-            client_order_id,
-            expire_at,
-            tif,
-            post_only,
-            stp,
-        ]
+        order = [order_id, account, side, price, qty, qty, 0, NEW, client_order_id, expire_at, tif, post_only, stp]  # fmt: skip
         self.last_order = order
         events: list[Event] = [
             Accepted((seq, symbol, order_id, account, side, price, qty, order_type, tif, client_order_id))
         ]
-        if not crosses:
-            end_reason = R_FOK if tif == FOK else R_IOC
-        elif tif == FOK and not self._fok_fillable(account, side, price, qty, stp):
-            end_reason = R_FOK
+        if crosses:
+            if tif == FOK and not self._fok_fillable(account, side, price, qty, stp):
+                self._end(order, R_FOK, seq, events)
+                return events
+            if self._match(order, seq, events):
+                self._end(order, R_STP, seq, events)
+                return events
+            leaves = order[O_LEAVES]
+            if not leaves:
+                return events
         else:
-            end_reason = R_STP if self._match(order, seq, events) else R_IOC
-        if order[O_LEAVES]:
-            if end_reason != R_STP and (tif == GTC or tif == GTD):
-                self._rest(order)
+            leaves = qty
+        if tif != GTC and tif != GTD:
+            self._end(order, R_FOK if tif == FOK else R_IOC, seq, events)
+            return events
+        # Rest: inlined from _rest, the path most orders take.
+        if side == BUY:
+            level = self._bids.get(price)
+            if level is None:
+                self._new_level(order)
             else:
-                self._end(order, end_reason, seq, events)
+                level[0] += leaves
+                level[1].append(order)
+        else:
+            level = self._asks.get(price)
+            if level is None:
+                self._new_level(order)
+            else:
+                level[0] += leaves
+                level[1].append(order)
+        orders[order_id] = order
+        mine = self._by_account.get(account)
+        if mine is None:
+            self._by_account[account] = {order_id: order}
+        else:
+            mine[order_id] = order
+        if tif == GTD:
+            heappush(self._expiries, (expire_at, order_id))
         return events
 
-    def cancel(self, order_id: int, *, reason: int = R_USER, seq: int = 0) -> list[Event]:
+    def cancel(self, order_id: int, reason: int = R_USER, seq: int = 0) -> list[Event]:
         """Remove a resting order; unknown or already-ended ids get ``Rejected(UNKNOWN_ORDER)``."""
-        order = self._orders.get(order_id)
+        order = self._orders.pop(order_id, None)
         if order is None:
             return [Rejected((seq, self.symbol, order_id, 0, int(Reject.UNKNOWN_ORDER), None))]
-        events: list[Event] = []
-        self._unrest(order)
-        self._end(order, reason, seq, events)
-        return events
+        # Inlined from _unrest and _end: cancels are a quarter of all traffic.
+        account = order[O_ACCOUNT]
+        side = order[O_SIDE]
+        price = order[O_PRICE]
+        leaves = order[O_LEAVES]
+        del self._by_account[account][order_id]
+        order[O_LEAVES] = 0
+        order[O_STATUS] = _END_STATUS.get(reason, CANCELLED)
+        levels = self._bids if side == BUY else self._asks
+        level = levels[price]
+        volume = level[0] - leaves
+        if volume:
+            level[0] = volume
+            queue = level[1]
+            if queue[0] is order:
+                queue.popleft()
+            else:
+                level[2] += 1
+                if level[2] > _COMPACT_AT and level[2] * 2 > len(queue):
+                    level[1] = deque(o for o in queue if o[O_LEAVES])
+                    level[2] = 0
+        else:
+            del levels[price]
+            if side == BUY:
+                if price == self._best_bid:
+                    self._best_bid = self._next_best(False)
+            elif price == self._best_ask:
+                self._best_ask = self._next_best(True)
+        return [Cancelled((seq, self.symbol, order_id, account, side, price, leaves, 0, reason))]
 
     def cancel_all(self, account: int, *, reason: int = R_CANCEL_ALL, seq: int = 0) -> list[Event]:
         """Cancel every resting order of ``account``, oldest first."""
@@ -563,36 +602,13 @@ class OrderBook:
     def _rest(self, order: Order) -> None:
         """Append ``order`` (leaves > 0, not crossing) to the back of its price level."""
         order_id = order[O_ID]
-        price = order[O_PRICE]
-        leaves = order[O_LEAVES]
-        if order[O_SIDE] == BUY:
-            levels = self._bids
-            level = levels.get(price)
-            if level is None:
-                levels[price] = [leaves, deque((order,)), 0]
-                heappush(self._bid_heap, -price)
-                if len(self._bid_heap) > 2 * len(levels) + 64:
-                    self._bid_heap = [-p for p in levels]
-                    heapify(self._bid_heap)
-                if price > self._best_bid:
-                    self._best_bid = price
-            else:
-                level[0] += leaves
-                level[1].append(order)
+        levels = self._bids if order[O_SIDE] == BUY else self._asks
+        level = levels.get(order[O_PRICE])
+        if level is None:
+            self._new_level(order)
         else:
-            levels = self._asks
-            level = levels.get(price)
-            if level is None:
-                levels[price] = [leaves, deque((order,)), 0]
-                heappush(self._ask_heap, price)
-                if len(self._ask_heap) > 2 * len(levels) + 64:
-                    self._ask_heap = list(levels)
-                    heapify(self._ask_heap)
-                if price < self._best_ask:
-                    self._best_ask = price
-            else:
-                level[0] += leaves
-                level[1].append(order)
+            level[0] += order[O_LEAVES]
+            level[1].append(order)
         self._orders[order_id] = order
         mine = self._by_account.get(order[O_ACCOUNT])
         if mine is None:
@@ -601,6 +617,29 @@ class OrderBook:
             mine[order_id] = order
         if order[O_TIF] == GTD:
             heappush(self._expiries, (order[O_EXPIRE_AT], order_id))
+
+    def _new_level(self, order: Order) -> None:
+        """Open the level of ``order``'s price with it alone; keep the heap and best price."""
+        price = order[O_PRICE]
+        level = [order[O_LEAVES], deque((order,)), 0]
+        if order[O_SIDE] == BUY:
+            self._bids[price] = level
+            heap = self._bid_heap
+            heappush(heap, -price)
+            if len(heap) > 2 * len(self._bids) + 64:
+                self._bid_heap = [-p for p in self._bids]
+                heapify(self._bid_heap)
+            if price > self._best_bid:
+                self._best_bid = price
+        else:
+            self._asks[price] = level
+            heap = self._ask_heap
+            heappush(heap, price)
+            if len(heap) > 2 * len(self._asks) + 64:
+                self._ask_heap = list(self._asks)
+                heapify(self._ask_heap)
+            if price < self._best_ask:
+                self._best_ask = price
 
     def _unrest(self, order: Order, purge: bool = False) -> None:
         """Take a resting order out of the book, leaving its leaves for the caller to settle.

@@ -48,7 +48,7 @@ from matcher.commands import (
     Withdraw,
 )
 from matcher.config import MarketConfig, SymbolConfig
-from matcher.enums import OrderType, Side, Stp, TimeInForce
+from matcher.enums import CancelReason, OrderType, Side, Stp, TimeInForce
 from matcher.errors import SequenceError
 from matcher.events import Accepted, Cancelled, Deposited, Duplicate, Event, Fill, Rejected, Withdrawn
 from matcher.rejects import Reject
@@ -60,6 +60,7 @@ MARKET = int(OrderType.MARKET)
 GTC = int(TimeInForce.GTC)
 GTD = int(TimeInForce.GTD)
 IOC = int(TimeInForce.IOC)
+R_USER = int(CancelReason.USER)
 NO_EXPIRY = 1 << 63
 _VALID_TIF = frozenset(int(t) for t in TimeInForce)
 _VALID_STP = frozenset(int(s) for s in Stp)
@@ -105,6 +106,12 @@ class Engine:
         self.markets: dict[str, Market] = {
             s.name: Market(s, index[s.base], index[s.quote], config.quote_per_tick_lot(s.name))
             for s in config.symbols
+        }
+        #: Per symbol, what ``_place`` needs, as one tuple: book, base and quote slots in a
+        #: balance row, lot size, quote per tick-lot, max fee bps, qty and notional limits.
+        self._hot = {
+            name: (m.book, 2 * m.base, 2 * m.quote, m.lot, m.k, m.max_fee_bps, *m.limits)
+            for name, m in self.markets.items()
         }
         self._fee_row = self.accounts.rows[config.fee_account]
         self._client_ids: dict[tuple[int, str], tuple[str, Order]] = {}
@@ -162,69 +169,69 @@ class Engine:
 
     def _place(self, cmd: PlaceOrder) -> list[Event]:
         seq, ts, account, symbol, side, order_type, price, qty, tif, post_only, stp, cid, expire_at = cmd
-        market = self.markets.get(symbol)
-        if market is None:
+        hot = self._hot.get(symbol)
+        if hot is None:
             return self._reject(seq, symbol, seq, account, Reject.UNKNOWN_SYMBOL, cid)
         if cid is not None:
             known = self._client_ids.get((account, cid))
             if known is not None:
                 order = known[1]
-                return [
-                    Duplicate(
-                        (
-                            seq,
-                            known[0],
-                            order[O_ID],
-                            account,
-                            cid,
-                            order[O_STATUS],
-                            order[O_FILLED],
-                            order[O_LEAVES],
-                        )
-                    )
-                ]
-        book = market.book
-        code = self._check_order(market, side, order_type, price, qty, tif, post_only, stp, expire_at, ts)
-        if code is not None:
-            return self._reject(seq, symbol, seq, account, code, cid)
-        if order_type == MARKET:
-            tif = IOC
-            if not price:
-                price = self._protection_price(market, side)
+                status, filled, leaves = order[O_STATUS], order[O_FILLED], order[O_LEAVES]
+                return [Duplicate((seq, known[0], order[O_ID], account, cid, status, filled, leaves))]
+        book, base, quote, lot, k, max_fee, min_qty, max_qty, min_notional, max_notional = hot
+        # The common order (a plain GTC limit) passes these few checks; anything else takes the
+        # full check, which names the reject.
+        if not (
+            order_type == LIMIT
+            and tif == GTC
+            and not post_only
+            and (side == BUY or side == SELL)
+            and type(qty) is int
+            and type(price) is int
+            and min_qty <= qty <= max_qty
+            and price > 0
+            and stp in _VALID_STP
+        ):
+            market = self.markets[symbol]
+            code = self._check_order(market, side, order_type, price, qty, tif, post_only, stp, expire_at, ts)
+            if code is not None:
+                return self._reject(seq, symbol, seq, account, code, cid)
+            if order_type == MARKET:
+                tif = IOC
                 if not price:
-                    return self._reject(seq, symbol, seq, account, Reject.NO_LIQUIDITY, cid)
-        min_qty, max_qty, min_notional, max_notional = market.limits
-        notional = price * qty * market.k
+                    price = self._protection_price(market, side)
+                    if not price:
+                        return self._reject(seq, symbol, seq, account, Reject.NO_LIQUIDITY, cid)
+        notional = price * qty * k
         if notional < min_notional:
             return self._reject(seq, symbol, seq, account, Reject.NOTIONAL_BELOW_MIN, cid)
         if notional > max_notional:
             return self._reject(seq, symbol, seq, account, Reject.NOTIONAL_ABOVE_MAX, cid)
         if side == BUY:
-            cost = price * market.k
-            unit = cost + -(-cost * market.max_fee_bps // 10_000)
-            slot = 2 * market.quote
+            cost = price * k
+            unit = cost + -(-cost * max_fee // 10_000)
+            slot = quote
             hold = qty * unit
         else:
             unit = 0
-            slot = 2 * market.base
-            hold = qty * market.lot
+            slot = base
+            hold = qty * lot
         row = self.accounts.rows.get(account)
         if row is None or row[slot] < hold:
             return self._reject(seq, symbol, seq, account, Reject.INSUFFICIENT_FUNDS, cid)
         row[slot] -= hold
         row[slot + 1] += hold
-        events = book.submit(
-            seq, account, side, price, qty, tif,
-            order_type=order_type, post_only=post_only, stp=stp,
-            client_order_id=cid, expire_at=expire_at, seq=seq,
-        )  # fmt: skip
-        first = events[0]
-        if type(first) is not Accepted:
+        events = book.submit(seq, account, side, price, qty, tif, order_type, post_only, stp, cid, expire_at, seq)
+        if len(events) > 1:
+            if type(events[0]) is not Accepted:
+                row[slot] += hold
+                row[slot + 1] -= hold
+                return events
+            self._settle(self.markets[symbol], events, unit)
+        elif type(events[0]) is not Accepted:
             row[slot] += hold
             row[slot + 1] -= hold
             return events
-        if len(events) > 1:
-            self._settle(market, events, unit)
         if cid is not None:
             key = (account, cid)
             known = self._client_ids[key] = (symbol, book.last_order)
@@ -284,11 +291,23 @@ class Engine:
         market = self.markets.get(symbol)
         if market is None:
             return self._reject(seq, symbol, order_id, account, Reject.UNKNOWN_SYMBOL, cid)
-        order = self._own_order(market, account, order_id, cid)
-        if order is None:
+        book = market.book
+        order = book.order(order_id) if order_id else self._own_order(market, account, 0, cid)
+        if order is None or order[O_ACCOUNT] != account:
             return self._reject(seq, symbol, order_id, account, Reject.UNKNOWN_ORDER, cid)
-        events = market.book.cancel(order[O_ID], seq=seq)
-        self._settle(market, events, 0)
+        events = book.cancel(order[O_ID], R_USER, seq)
+        # Release the one cancelled hold (inlined _settle for a single Cancelled).
+        leaves = events[0][6]
+        row = self.accounts.rows[account]
+        if order[O_SIDE] == BUY:
+            cost = order[O_PRICE] * market.k
+            amount = leaves * (cost + -(-cost * market.max_fee_bps // 10_000))
+            slot = 2 * market.quote
+        else:
+            amount = leaves * market.lot
+            slot = 2 * market.base
+        row[slot + 1] -= amount
+        row[slot] += amount
         return events
 
     def _cancel_all(self, cmd: CancelAll) -> list[Event]:

@@ -296,8 +296,9 @@ def test_cross_pair_scales_base_and_quote_exactly() -> None:
     driver = Driver(Engine(config))
     driver(Deposit.of(seq=0, ts=0, account=1, asset="WBTC", amount=10**8, ref="w"))
     driver(Deposit.of(seq=0, ts=0, account=2, asset="TSLAx", amount=SHARE, ref="t"))
-    driver(PlaceOrder.of(seq=0, ts=0, account=2, symbol="TSLAx-WBTC", side=SELL, order_type=1, price=2_500,
-                         qty=100, tif=1, post_only=False, stp=2, client_order_id=None, expire_at=0))  # fmt: skip
+    driver(PlaceOrder.of(seq=0, ts=0, account=2, symbol="TSLAx-WBTC", side=SELL, order_type=1,
+                         price=2_500, qty=100, tif=1, post_only=False, stp=2, client_order_id=None,
+                         expire_at=0))  # fmt: skip
     events = driver(PlaceOrder.of(seq=0, ts=0, account=1, symbol="TSLAx-WBTC", side=BUY, order_type=1,
                                   price=2_500, qty=100, tif=1, post_only=False, stp=2, client_order_id=None,
                                   expire_at=0))  # fmt: skip
