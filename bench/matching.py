@@ -91,20 +91,18 @@ def _report(scenario: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 def _baseline(ops: list[Op]) -> dict[str, Any]:
-    return _measure(lambda: _book_calls(MinimalBook(), ops), fill_type=tuple)
+    return _measure(lambda: _book_calls(MinimalBook(), ops), lambda result: "fills")
 
 
 def _book(ops: list[Op], base_rate: float | None) -> dict[str, Any]:
     from matcher.book import OrderBook
-    from matcher.events import Fill, Rejected
 
-    line = _measure(lambda: _book_calls(OrderBook("TSLAx-USDC"), ops), Fill, Rejected)
+    line = _measure(lambda: _book_calls(OrderBook("TSLAx-USDC"), ops), _event_kind)
     return _with_ratio(line, base_rate)
 
 
 def _engine(events: int, seed: int, base_rate: float | None) -> dict[str, Any]:
     from matcher.engine import Engine
-    from matcher.events import Fill, Rejected
 
     config = _engine_config()
     deposits = _deposits()
@@ -116,7 +114,7 @@ def _engine(events: int, seed: int, base_rate: float | None) -> dict[str, Any]:
             engine.apply(deposit)
         return [(engine.apply, (command,)) for command in commands]
 
-    line = _measure(funded_engine_calls, Fill, Rejected)
+    line = _measure(funded_engine_calls, _event_kind)
     line.update(symbols=SYMBOLS, accounts=ACCOUNTS)
     return _with_ratio(line, base_rate)
 
@@ -151,16 +149,24 @@ def _memory(count: int) -> dict[str, Any]:
 # ------------------------------------------------------------------------- measurement
 
 
-def _measure(
-    fresh_calls: Callable[[], list[Call]], fill_type: type, reject_type: type | None = None
-) -> dict[str, Any]:
-    """Time ``REPEATS`` throughput passes and one latency pass, each on fresh calls (a new book)."""
+def _event_kind(event: Any) -> str:
+    """Count matcher events: fills, rejects, and the rest."""
+    from matcher.events import FILL, REJECTED
+
+    return "fills" if event[0] == FILL else "rejected" if event[0] == REJECTED else "other"
+
+
+def _measure(fresh_calls: Callable[[], list[Call]], classify: Callable[[Any], str]) -> dict[str, Any]:
+    """Time ``REPEATS`` throughput passes and one latency pass, each on fresh calls (a new book).
+
+    ``classify`` names each result (``"fills"``, ``"rejected"``, ...); the line counts them.
+    """
     elapsed = min(_time_loop(fresh_calls()) for _ in range(REPEATS))
     calls = fresh_calls()
-    latencies, kinds = _time_each(calls)
-    counts = {"fills": kinds[fill_type]}
-    if reject_type is not None:
-        counts["rejected"] = kinds[reject_type]
+    latencies, kinds = _time_each(calls, classify)
+    counts = {"fills": kinds["fills"]}
+    if "rejected" in kinds or classify is _event_kind:
+        counts["rejected"] = kinds["rejected"]
     return _line(len(calls), elapsed, latencies, **counts)
 
 
@@ -177,11 +183,11 @@ def _time_loop(calls: list[Call]) -> int:
         gc.unfreeze()
 
 
-def _time_each(calls: list[Call]) -> tuple[list[int], Counter[type]]:
-    """Each call's nanoseconds, and how many results of each type the calls returned."""
+def _time_each(calls: list[Call], classify: Callable[[Any], str]) -> tuple[list[int], Counter[str]]:
+    """Each call's nanoseconds, and how many results of each class the calls returned."""
     now = time.perf_counter_ns
     latencies = [0] * len(calls)
-    kinds: Counter[type] = Counter()
+    kinds: Counter[str] = Counter()
     gc.collect()
     gc.freeze()
     try:
@@ -190,7 +196,7 @@ def _time_each(calls: list[Call]) -> tuple[list[int], Counter[type]]:
             results = method(*args)
             latencies[i] = now() - start
             for result in results:
-                kinds[type(result)] += 1
+                kinds[classify(result)] += 1
     finally:
         gc.unfreeze()
     return latencies, kinds
@@ -261,20 +267,23 @@ def _deposits() -> list[Any]:
         for asset, amount in assets:
             seq = len(deposits) + 1
             ref = f"bench:{account}:{asset}"
-            deposits.append(Deposit((seq, ENGINE_EPOCH_NS, account, asset, amount, ref)))
+            ts = ENGINE_EPOCH_NS
+            deposits.append(Deposit.of(seq=seq, ts=ts, account=account, asset=asset, amount=amount, ref=ref))
     return deposits
 
 
 def _engine_commands(stream: list[tuple[int, Op]], deposits: list[Any]) -> list[Any]:
     """Turn ``(symbol index, op)`` pairs into commands numbered on from the deposits.
 
+    Commands are plain tuples in the schema of ``matcher.commands``, as the journal decodes them.
     The engine names an order by the seq of its ``PlaceOrder``, so each cancel is pointed at the
     seq where the stream placed that order.
     """
-    from matcher.commands import CancelOrder, PlaceOrder
+    from matcher.commands import CommandKind
     from matcher.enums import OrderType, Stp, TimeInForce
 
     limit, gtc, stp = int(OrderType.LIMIT), int(TimeInForce.GTC), int(Stp.EXPIRE_MAKER)
+    place_kind, cancel = int(CommandKind.PLACE_ORDER), int(CommandKind.CANCEL_ORDER)
     placed: dict[int, tuple[int, int]] = {}  # stream order id -> (engine order id, account)
     commands: list[Any] = []
     seq = len(deposits)
@@ -285,9 +294,9 @@ def _engine_commands(stream: list[tuple[int, Op]], deposits: list[Any]) -> list[
         if op[0] == ADD:
             _, order_id, account, side, price, qty = op
             placed[order_id] = (seq, account)
-            place = (seq, ts, account, symbol, side, limit, price, qty, gtc, False, stp, None, 0)
-            commands.append(PlaceOrder(place))
+            place = (place_kind, seq, ts, account, symbol, side, limit, price, qty, gtc, False, stp, None, 0)
+            commands.append(place)
         else:
             engine_id, account = placed.pop(op[1])
-            commands.append(CancelOrder((seq, ts, account, symbol, engine_id, None)))
+            commands.append((cancel, seq, ts, account, symbol, engine_id, None))
     return commands

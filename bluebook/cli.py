@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from bluebook.markets import default_markets, load_markets
-from matcher import Command, Deposit, OrderType, PlaceOrder, Side, Stp, TimeInForce
+from matcher import Command, Deposit, OrderType, PlaceOrder, Side, Stp, TimeInForce, typed
 from matcher.config import MarketConfig
 from matcher.engine import Engine
 
@@ -54,8 +54,12 @@ def _demo(config: MarketConfig) -> int:
     symbol = config.symbols[0]
     base, quote = config.asset(symbol.base), config.asset(symbol.quote)
     script: list[Command] = [
-        Deposit.of(seq=0, ts=0, account=1, asset=quote.name, amount=10_000 * 10**quote.engine_decimals, ref="demo-1"),
-        Deposit.of(seq=0, ts=0, account=2, asset=base.name, amount=10 * 10**base.engine_decimals, ref="demo-2"),
+        Deposit.of(
+            seq=0, ts=0, account=1, asset=quote.name, amount=10_000 * 10**quote.engine_decimals, ref="demo-1"
+        ),
+        Deposit.of(
+            seq=0, ts=0, account=2, asset=base.name, amount=10 * 10**base.engine_decimals, ref="demo-2"
+        ),
     ]
     mid = 25_000  # ticks
     for i, (account, side) in enumerate([(2, Side.SELL), (2, Side.SELL), (1, Side.BUY), (1, Side.BUY)]):
@@ -65,7 +69,8 @@ def _demo(config: MarketConfig) -> int:
     ts = 1_700_000_000_000_000_000
     for seq, command in enumerate(script, 1):
         for event in engine.apply(command.stamp(seq, ts + seq)):
-            print(json.dumps({"event": type(event).__name__, **event.as_dict()}))
+            named = typed(event)
+            print(json.dumps({"event": type(named).__name__, **named.as_dict()}))
     engine.validate()
     bids, asks = engine.book(symbol.name).depth()
     print(json.dumps({"symbol": symbol.name, "bids": bids, "asks": asks}))
@@ -73,7 +78,9 @@ def _demo(config: MarketConfig) -> int:
     return 0
 
 
-def _limit(account: int, symbol: str, side: int, price: int, qty: int, tif: int = TimeInForce.GTC) -> PlaceOrder:
+def _limit(
+    account: int, symbol: str, side: int, price: int, qty: int, tif: int = TimeInForce.GTC
+) -> PlaceOrder:
     return PlaceOrder.of(
         seq=0, ts=0, account=account, symbol=symbol, side=int(side), order_type=int(OrderType.LIMIT),
         price=price, qty=qty, tif=int(tif), post_only=False, stp=int(Stp.EXPIRE_MAKER),

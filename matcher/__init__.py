@@ -11,10 +11,12 @@ from matcher.commands import (
     CancelAll,
     CancelOrder,
     Command,
+    CommandKind,
     Deposit,
     PlaceOrder,
     Tick,
     Withdraw,
+    stamp,
 )
 from matcher.enums import CancelReason, OrderStatus, OrderType, Side, Stp, TimeInForce
 from matcher.errors import InvariantError, SequenceError
@@ -25,9 +27,12 @@ from matcher.events import (
     Deposited,
     Duplicate,
     Event,
+    EventKind,
     Fill,
     Rejected,
     Withdrawn,
+    kind_of,
+    typed,
 )
 from matcher.rejects import Reject
 
@@ -40,10 +45,12 @@ __all__ = [
     "CancelReason",
     "Cancelled",
     "Command",
+    "CommandKind",
     "Deposit",
     "Deposited",
     "Duplicate",
     "Event",
+    "EventKind",
     "Fill",
     "InvariantError",
     "OrderBook",
@@ -59,4 +66,7 @@ __all__ = [
     "TimeInForce",
     "Withdraw",
     "Withdrawn",
+    "kind_of",
+    "stamp",
+    "typed",
 ]

@@ -1,26 +1,55 @@
 """Commands: every state change the engine accepts, stamped by the sequencer before it applies.
 
-Each command begins with ``seq`` (the engine sequence number, strictly +1 per command) and ``ts``
-(nanoseconds since the Unix epoch, never going backwards). Callers build commands with
-``seq = ts = 0``; the sequencer stamps them with ``command.stamp(seq, ts)``. Prices are ticks,
-quantities lots, amounts the asset's engine units: integers only, validated by the engine.
+A command is a tuple: slot 0 its ``CommandKind``, then ``seq`` (the engine sequence number,
+strictly +1 per command) and ``ts`` (nanoseconds since the Unix epoch, never going backwards).
+Callers build commands with ``seq = ts = 0``; the sequencer stamps them (``stamp``). Prices are
+ticks, quantities lots, amounts the asset's engine units: integers only, checked by the engine.
+
+The classes below are the schema and the readable way to build one (``PlaceOrder.of(...)``).
+The engine takes a typed command or a plain tuple of the same layout (what the journal decodes
+to): unpacking a plain tuple is about three times cheaper than a tuple subclass, measured here.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from enum import IntEnum
+from typing import Any, ClassVar, TypeVar
 
 from matcher.records import Record
 
 C = TypeVar("C", bound="Command")
 
 
+class CommandKind(IntEnum):
+    PLACE_ORDER = 1
+    CANCEL_ORDER = 2
+    CANCEL_ALL = 3
+    AMEND_ORDER = 4
+    DEPOSIT = 5
+    WITHDRAW = 6
+    TICK = 7
+
+
 class Command(Record):
     __slots__ = ()
+    KIND: ClassVar[CommandKind]
+
+    @classmethod
+    def of(cls: type[C], **values: Any) -> C:
+        """Build from keyword fields; ``kind`` is filled in, ``seq`` and ``ts`` default to 0."""
+        values.setdefault("kind", int(cls.KIND))
+        values.setdefault("seq", 0)
+        values.setdefault("ts", 0)
+        return super().of(**values)
 
     def stamp(self: C, seq: int, ts: int) -> C:
         """Return this command with its sequence number and time set."""
-        return type(self)((seq, ts, *self[2:]))
+        return type(self)((self[0], seq, ts, *self[3:]))
+
+
+def stamp(command: tuple[Any, ...], seq: int, ts: int) -> tuple[Any, ...]:
+    """A plain-tuple copy of any command with its sequence number and time set."""
+    return (command[0], seq, ts, *command[3:])
 
 
 class PlaceOrder(Command):
@@ -28,6 +57,8 @@ class PlaceOrder(Command):
     one from the best opposite price and the symbol's ``market_protection_bps``)."""
 
     __slots__ = ()
+    KIND = CommandKind.PLACE_ORDER
+    kind: int
     seq: int
     ts: int
     account: int
@@ -47,6 +78,8 @@ class CancelOrder(Command):
     """Cancel one open order, by ``order_id`` or (when it is 0) by ``client_order_id``."""
 
     __slots__ = ()
+    KIND = CommandKind.CANCEL_ORDER
+    kind: int
     seq: int
     ts: int
     account: int
@@ -59,6 +92,8 @@ class CancelAll(Command):
     """Cancel every open order of ``account``, on one symbol or (``symbol`` empty) on all."""
 
     __slots__ = ()
+    KIND = CommandKind.CANCEL_ALL
+    kind: int
     seq: int
     ts: int
     account: int
@@ -72,6 +107,8 @@ class AmendOrder(Command):
     """
 
     __slots__ = ()
+    KIND = CommandKind.AMEND_ORDER
+    kind: int
     seq: int
     ts: int
     account: int
@@ -85,6 +122,8 @@ class Deposit(Command):
     """Credit ``amount`` of ``asset``; ``ref`` is the natural key (e.g. tx hash:log index), applied once."""
 
     __slots__ = ()
+    KIND = CommandKind.DEPOSIT
+    kind: int
     seq: int
     ts: int
     account: int
@@ -95,6 +134,8 @@ class Deposit(Command):
 
 class Withdraw(Command):
     __slots__ = ()
+    KIND = CommandKind.WITHDRAW
+    kind: int
     seq: int
     ts: int
     account: int
@@ -106,5 +147,7 @@ class Tick(Command):
     """Advance time only: expires GTD orders and client ids whose time has come."""
 
     __slots__ = ()
+    KIND = CommandKind.TICK
+    kind: int
     seq: int
     ts: int

@@ -28,20 +28,20 @@ from matcher.accounts import Accounts, buy_hold_per_lot
 from matcher.book import (
     O_ACCOUNT,
     O_CLIENT_ID,
-    O_FILLED,
     O_ID,
     O_LEAVES,
     O_PRICE,
     O_SIDE,
-    O_STATUS,
     Order,
     OrderBook,
+    order_filled,
+    order_status,
 )
 from matcher.commands import (
     AmendOrder,
     CancelAll,
     CancelOrder,
-    Command,
+    CommandKind,
     Deposit,
     PlaceOrder,
     Tick,
@@ -50,8 +50,18 @@ from matcher.commands import (
 from matcher.config import MarketConfig, SymbolConfig
 from matcher.enums import CancelReason, OrderType, Side, Stp, TimeInForce
 from matcher.errors import SequenceError
-from matcher.events import Accepted, Cancelled, Deposited, Duplicate, Event, Fill, Rejected, Withdrawn
+from matcher.events import (
+    ACCEPTED,
+    CANCELLED,
+    DEPOSITED,
+    DUPLICATE,
+    FILL,
+    REJECTED,
+    WITHDRAWN,
+)
 from matcher.rejects import Reject
+
+Events = list[tuple[Any, ...]]
 
 BUY = int(Side.BUY)
 SELL = int(Side.SELL)
@@ -61,6 +71,7 @@ GTC = int(TimeInForce.GTC)
 GTD = int(TimeInForce.GTD)
 IOC = int(TimeInForce.IOC)
 R_USER = int(CancelReason.USER)
+PLACE_ORDER = int(CommandKind.PLACE_ORDER)
 NO_EXPIRY = 1 << 63
 _VALID_TIF = frozenset(int(t) for t in TimeInForce)
 _VALID_STP = frozenset(int(s) for s in Stp)
@@ -113,44 +124,47 @@ class Engine:
             name: (m.book, 2 * m.base, 2 * m.quote, m.lot, m.k, m.max_fee_bps, *m.limits)
             for name, m in self.markets.items()
         }
-        self._fee_row = self.accounts.rows[config.fee_account]
+        self._rows = self.accounts.rows
+        self._fee_row = self._rows[config.fee_account]
         self._client_ids: dict[tuple[int, str], tuple[str, Order]] = {}
         #: (forget at, key, entry) in time order; an entry of a still-open order is kept longer.
         self._client_id_log: deque[tuple[int, tuple[int, str], tuple[str, Order]]] = deque()
         self._retention = config.client_id_retention_ns
         self._deposit_refs: set[str] = set()
         self._next_expiry = NO_EXPIRY
-        self._handlers: dict[type, Callable[[Any], list[Event]]] = {
-            PlaceOrder: self._place,
-            CancelOrder: self._cancel,
-            CancelAll: self._cancel_all,
-            AmendOrder: self._amend,
-            Deposit: self._deposit,
-            Withdraw: self._withdraw,
-            Tick: self._tick,
+        #: The earliest command time at which a GTD order expires or a client id is forgotten.
+        self._next_due = NO_EXPIRY
+        #: Handlers indexed by ``CommandKind``.
+        handlers: dict[int, Callable[[Any], Events]] = {
+            CommandKind.PLACE_ORDER: self._place,
+            CommandKind.CANCEL_ORDER: self._cancel,
+            CommandKind.CANCEL_ALL: self._cancel_all,
+            CommandKind.AMEND_ORDER: self._amend,
+            CommandKind.DEPOSIT: self._deposit,
+            CommandKind.WITHDRAW: self._withdraw,
+            CommandKind.TICK: self._tick,
         }
+        self._handlers: list[Callable[[Any], Events] | None] = [
+            handlers.get(kind) for kind in range(max(handlers) + 1)
+        ]
 
     # ------------------------------------------------------------ entry point
 
-    def apply(self, command: Command) -> list[Event]:
+    def apply(self, command: tuple[Any, ...]) -> Events:
         """Apply one stamped command; return its events (possibly a single ``Rejected``)."""
-        seq = command[0]
-        ts = command[1]
-        if seq != self.seq + 1:
-            raise SequenceError(f"command seq {seq} does not follow {self.seq}")
-        if ts < self.ts:
-            raise SequenceError(f"command ts {ts} is before the last one, {self.ts}")
-        handler = self._handlers.get(type(command))
-        if handler is None:
-            raise TypeError(f"not a command the engine knows: {type(command).__name__}")
+        kind, seq, ts = command[0], command[1], command[2]
+        if seq != self.seq + 1 or ts < self.ts:
+            raise SequenceError(f"command ({seq}, {ts}) does not follow ({self.seq}, {self.ts})")
         self.seq = seq
         self.ts = ts
-        log = self._client_id_log
-        if log and log[0][0] <= ts:
-            self._forget_client_ids(ts)
-        if ts >= self._next_expiry:
-            expired = self._expire(ts, seq)
-            return expired + handler(command)
+        if ts < self._next_due and kind == PLACE_ORDER:
+            return self._place(command)  # the hot path, without the general dispatch
+        handler = self._handlers[kind] if type(kind) is int and 0 < kind < len(self._handlers) else None
+        if handler is None:
+            self.seq = seq - 1  # refused before anything changed
+            raise TypeError(f"not a command the engine knows: {command!r}")
+        if ts >= self._next_due:
+            return self._housekeeping(ts, seq) + handler(command)
         return handler(command)
 
     # ------------------------------------------------------------ queries
@@ -167,8 +181,8 @@ class Engine:
 
     # ------------------------------------------------------------ orders
 
-    def _place(self, cmd: PlaceOrder) -> list[Event]:
-        seq, ts, account, symbol, side, order_type, price, qty, tif, post_only, stp, cid, expire_at = cmd
+    def _place(self, cmd: tuple[Any, ...]) -> Events:
+        _, seq, ts, account, symbol, side, order_type, price, qty, tif, post_only, stp, cid, expire_at = cmd
         hot = self._hot.get(symbol)
         if hot is None:
             return self._reject(seq, symbol, seq, account, Reject.UNKNOWN_SYMBOL, cid)
@@ -176,8 +190,8 @@ class Engine:
             known = self._client_ids.get((account, cid))
             if known is not None:
                 order = known[1]
-                status, filled, leaves = order[O_STATUS], order[O_FILLED], order[O_LEAVES]
-                return [Duplicate((seq, known[0], order[O_ID], account, cid, status, filled, leaves))]
+                status, filled, leaves = order_status(order), order_filled(order), order[O_LEAVES]
+                return [(DUPLICATE, seq, known[0], order[O_ID], account, cid, status, filled, leaves)]
         book, base, quote, lot, k, max_fee, min_qty, max_qty, min_notional, max_notional = hot
         # The common order (a plain GTC limit) passes these few checks; anything else takes the
         # full check, which names the reject.
@@ -185,9 +199,7 @@ class Engine:
             order_type == LIMIT
             and tif == GTC
             and not post_only
-            and (side == BUY or side == SELL)
             and type(qty) is int
-            and type(price) is int
             and min_qty <= qty <= max_qty
             and price > 0
             and stp in _VALID_STP
@@ -202,43 +214,56 @@ class Engine:
                     price = self._protection_price(market, side)
                     if not price:
                         return self._reject(seq, symbol, seq, account, Reject.NO_LIQUIDITY, cid)
-        notional = price * qty * k
-        if notional < min_notional:
-            return self._reject(seq, symbol, seq, account, Reject.NOTIONAL_BELOW_MIN, cid)
-        if notional > max_notional:
-            return self._reject(seq, symbol, seq, account, Reject.NOTIONAL_ABOVE_MAX, cid)
         if side == BUY:
             cost = price * k
             unit = cost + -(-cost * max_fee // 10_000)
             slot = quote
             hold = qty * unit
-        else:
+        elif side == SELL:
             unit = 0
             slot = base
             hold = qty * lot
-        row = self.accounts.rows.get(account)
+        else:
+            return self._reject(seq, symbol, seq, account, Reject.INVALID_SIDE, cid)
+        notional = price * qty * k
+        if type(notional) is not int:  # qty is an int: a price that is not makes this not one
+            return self._reject(seq, symbol, seq, account, Reject.INVALID_PRICE, cid)
+        if notional < min_notional or notional > max_notional:
+            code = Reject.NOTIONAL_BELOW_MIN if notional < min_notional else Reject.NOTIONAL_ABOVE_MAX
+            return self._reject(seq, symbol, seq, account, code, cid)
+        row = self._rows.get(account)
         if row is None or row[slot] < hold:
             return self._reject(seq, symbol, seq, account, Reject.INSUFFICIENT_FUNDS, cid)
         row[slot] -= hold
         row[slot + 1] += hold
-        events = book.submit(seq, account, side, price, qty, tif, order_type, post_only, stp, cid, expire_at, seq)
-        if len(events) > 1:
-            if type(events[0]) is not Accepted:
-                row[slot] += hold
-                row[slot + 1] -= hold
-                return events
-            self._settle(self.markets[symbol], events, unit)
-        elif type(events[0]) is not Accepted:
+        events = book.submit(
+            seq, account, side, price, qty, tif, order_type, post_only, stp, cid, expire_at, seq
+        )
+        if events[0][0] != ACCEPTED:  # post-only would take: nothing happened
             row[slot] += hold
             row[slot + 1] -= hold
             return events
+        if len(events) > 1:
+            self._settle(hot, events, unit)
+        if cid is not None or tif == GTD:
+            self._remember(book.last_order(), symbol, account, cid, tif, expire_at, ts)
+        return events
+
+    def _remember(
+        self, order: Order, symbol: str, account: int, cid: str | None, tif: int, expire_at: int, ts: int
+    ) -> None:
+        """Keep a new order's client id for the retention window; note a resting GTD's expiry."""
         if cid is not None:
             key = (account, cid)
-            known = self._client_ids[key] = (symbol, book.last_order)
-            self._client_id_log.append((ts + self._retention, key, known))
-        if tif == GTD and expire_at < self._next_expiry and book.last_order[O_LEAVES]:
+            known = self._client_ids[key] = (symbol, order)
+            forget_at = ts + self._retention
+            self._client_id_log.append((forget_at, key, known))
+            if forget_at < self._next_due:
+                self._next_due = forget_at
+        if tif == GTD and order[O_LEAVES] and expire_at < self._next_expiry:
             self._next_expiry = expire_at
-        return events
+            if expire_at < self._next_due:
+                self._next_due = expire_at
 
     def _check_order(
         self,
@@ -286,8 +311,8 @@ class Engine:
         best = market.book.best_bid()
         return 0 if best is None else max(1, -(-best * (10_000 - bps) // 10_000))
 
-    def _cancel(self, cmd: CancelOrder) -> list[Event]:
-        seq, _ts, account, symbol, order_id, cid = cmd
+    def _cancel(self, cmd: CancelOrder) -> Events:
+        _, seq, _ts, account, symbol, order_id, cid = cmd
         market = self.markets.get(symbol)
         if market is None:
             return self._reject(seq, symbol, order_id, account, Reject.UNKNOWN_SYMBOL, cid)
@@ -297,7 +322,7 @@ class Engine:
             return self._reject(seq, symbol, order_id, account, Reject.UNKNOWN_ORDER, cid)
         events = book.cancel(order[O_ID], R_USER, seq)
         # Release the one cancelled hold (inlined _settle for a single Cancelled).
-        leaves = events[0][6]
+        leaves = events[0][7]  # Cancelled.qty
         row = self.accounts.rows[account]
         if order[O_SIDE] == BUY:
             cost = order[O_PRICE] * market.k
@@ -310,19 +335,19 @@ class Engine:
         row[slot] += amount
         return events
 
-    def _cancel_all(self, cmd: CancelAll) -> list[Event]:
-        seq, _ts, account, symbol = cmd
+    def _cancel_all(self, cmd: CancelAll) -> Events:
+        _, seq, _ts, account, symbol = cmd
         if symbol and symbol not in self.markets:
             return self._reject(seq, symbol, 0, account, Reject.UNKNOWN_SYMBOL, None)
-        events: list[Event] = []
+        events: Events = []
         for market in [self.markets[symbol]] if symbol else self.markets.values():
             cancelled = market.book.cancel_all(account, seq=seq)
-            self._settle(market, cancelled, 0)
+            self._settle(self._hot[market.config.name], cancelled, 0)
             events += cancelled
         return events
 
-    def _amend(self, cmd: AmendOrder) -> list[Event]:
-        seq, _ts, account, symbol, order_id, price, qty = cmd
+    def _amend(self, cmd: AmendOrder) -> Events:
+        _, seq, _ts, account, symbol, order_id, price, qty = cmd
         market = self.markets.get(symbol)
         if market is None:
             return self._reject(seq, symbol, order_id, account, Reject.UNKNOWN_SYMBOL, None)
@@ -338,7 +363,7 @@ class Engine:
         new_price = price or old_price
         new_leaves = qty or old_leaves
         min_qty, max_qty, min_notional, max_notional = market.limits
-        if order[O_FILLED] + new_leaves > max_qty:
+        if order_filled(order) + new_leaves > max_qty:
             return self._reject(seq, symbol, order_id, account, Reject.QTY_ABOVE_MAX, cid)
         if new_price * new_leaves * market.k > max_notional:
             return self._reject(seq, symbol, order_id, account, Reject.NOTIONAL_ABOVE_MAX, cid)
@@ -352,12 +377,12 @@ class Engine:
         row[slot] -= delta
         row[slot + 1] += delta
         events = market.book.amend(order_id, price=new_price, qty=new_leaves, seq=seq)
-        if type(events[0]) is Rejected:
+        if events[0][0] == REJECTED:
             row[slot] += delta
             row[slot + 1] -= delta
             return events
         unit = buy_hold_per_lot(new_price, market.k, market.max_fee_bps) if side == BUY else 0
-        self._settle(market, events, unit)
+        self._settle(self._hot[symbol], events, unit)
         return events
 
     def _own_order(self, market: Market, account: int, order_id: int, cid: str | None) -> Order | None:
@@ -374,59 +399,61 @@ class Engine:
 
     # ------------------------------------------------------------ money
 
-    def _settle(self, market: Market, events: list[Event], taker_unit: int) -> None:
+    def _settle(self, hot: tuple[Any, ...], events: Events, taker_unit: int) -> None:
         """Move funds for the fills and releases in ``events`` (holds were taken up front).
 
-        ``taker_unit`` is the buy hold per lot of the taker (0 when the taker sells).
+        All fills in ``events`` share one taker (the order just entered or amended): each fill
+        settles its maker, and the taker and the fee account are settled once, with the sums.
+        ``hot`` is the market's ``_hot`` tuple; ``taker_unit`` is the taker's buy hold per lot
+        (0 when the taker sells).
         """
-        rows = self.accounts.rows
-        fee_row = self._fee_row
-        base_slot = 2 * market.base
-        quote_slot = 2 * market.quote
-        lot = market.lot
-        k = market.k
-        max_fee = market.max_fee_bps
+        rows = self._rows
+        _, base_slot, quote_slot, lot, k, max_fee, _, _, _, _ = hot
+        taker = taker_side = taker_qty = taker_quote = fees = 0
         for event in events:
-            kind = type(event)
-            if kind is Fill:
-                qty = event[9]
-                quote = event[10]
-                taker_fee = event[11]
-                maker_fee = event[12]
-                base = qty * lot
-                if event[7] == BUY:
-                    buyer = rows[event[5]]
-                    seller = rows[event[6]]
-                    buyer_hold = qty * taker_unit
-                    buyer_fee = taker_fee
-                    seller_fee = maker_fee
-                else:
-                    buyer = rows[event[6]]
-                    seller = rows[event[5]]
-                    cost = event[8] * k
-                    buyer_hold = qty * (cost + -(-cost * max_fee // 10_000))
-                    buyer_fee = maker_fee
-                    seller_fee = taker_fee
-                buyer[quote_slot + 1] -= buyer_hold
-                buyer[quote_slot] += buyer_hold - quote - buyer_fee
-                buyer[base_slot] += base
-                seller[base_slot + 1] -= base
-                seller[quote_slot] += quote - seller_fee
-                fee_row[quote_slot] += taker_fee + maker_fee
-            elif kind is Cancelled:
-                row = rows[event[3]]
-                if event[4] == BUY:
-                    cost = event[5] * k
-                    amount = event[6] * (cost + -(-cost * max_fee // 10_000))
+            kind = event[0]
+            if kind == FILL:
+                (_, _, _, _, _, _, taker, maker, taker_side, price, qty, quote, taker_fee, maker_fee, _, _) = event  # fmt: skip  # noqa: E501
+                maker_row = rows[maker]
+                if taker_side == BUY:  # the maker sold: base out of its hold, quote in
+                    maker_row[base_slot + 1] -= qty * lot
+                    maker_row[quote_slot] += quote - maker_fee
+                    taker_quote += quote + taker_fee
+                else:  # the maker bought: its hold pays, the rest of the hold comes back
+                    cost = price * k
+                    hold = qty * (cost + -(-cost * max_fee // 10_000))
+                    maker_row[quote_slot + 1] -= hold
+                    maker_row[quote_slot] += hold - quote - maker_fee
+                    maker_row[base_slot] += qty * lot
+                    taker_quote += quote - taker_fee
+                taker_qty += qty
+                fees += taker_fee + maker_fee
+            elif kind == CANCELLED:
+                (_, _, _, _, account, side, price, qty, _, _) = event
+                row = rows[account]
+                if side == BUY:
+                    cost = price * k
+                    amount = qty * (cost + -(-cost * max_fee // 10_000))
                     row[quote_slot + 1] -= amount
                     row[quote_slot] += amount
                 else:
-                    amount = event[6] * lot
+                    amount = qty * lot
                     row[base_slot + 1] -= amount
                     row[base_slot] += amount
+        if taker_qty:
+            row = rows[taker]
+            if taker_side == BUY:  # taker_quote: what it paid, fees included
+                hold = taker_qty * taker_unit
+                row[quote_slot + 1] -= hold
+                row[quote_slot] += hold - taker_quote
+                row[base_slot] += taker_qty * lot
+            else:  # taker_quote: its proceeds, net of fees
+                row[base_slot + 1] -= taker_qty * lot
+                row[quote_slot] += taker_quote
+            self._fee_row[quote_slot] += fees
 
-    def _deposit(self, cmd: Deposit) -> list[Event]:
-        seq, _ts, account, asset, amount, ref = cmd
+    def _deposit(self, cmd: Deposit) -> Events:
+        _, seq, _ts, account, asset, amount, ref = cmd
         index = self.accounts.index.get(asset)
         if index is None:
             return self._reject(seq, "", 0, account, Reject.UNKNOWN_ASSET, None)
@@ -436,10 +463,10 @@ class Engine:
             return self._reject(seq, "", 0, account, Reject.DUPLICATE_DEPOSIT, None)
         self._deposit_refs.add(ref)
         self.accounts.credit(account, index, amount)
-        return [Deposited((seq, account, asset, amount, ref))]
+        return [(DEPOSITED, seq, account, asset, amount, ref)]
 
-    def _withdraw(self, cmd: Withdraw) -> list[Event]:
-        seq, _ts, account, asset, amount = cmd
+    def _withdraw(self, cmd: Withdraw) -> Events:
+        _, seq, _ts, account, asset, amount = cmd
         index = self.accounts.index.get(asset)
         if index is None:
             return self._reject(seq, "", 0, account, Reject.UNKNOWN_ASSET, None)
@@ -447,24 +474,33 @@ class Engine:
             return self._reject(seq, "", 0, account, Reject.INVALID_AMOUNT, None)
         if not self.accounts.debit(account, index, amount):
             return self._reject(seq, "", 0, account, Reject.INSUFFICIENT_FUNDS, None)
-        return [Withdrawn((seq, account, asset, amount))]
+        return [(WITHDRAWN, seq, account, asset, amount)]
 
     # ------------------------------------------------------------ time
 
-    def _tick(self, cmd: Tick) -> list[Event]:
+    def _tick(self, cmd: Tick) -> Events:
         return []
 
-    def _expire(self, ts: int, seq: int) -> list[Event]:
-        events: list[Event] = []
+    def _housekeeping(self, ts: int, seq: int) -> Events:
+        """Forget old client ids and expire due GTD orders; return the expiries' events."""
+        log = self._client_id_log
+        if log and log[0][0] <= ts:
+            self._forget_client_ids(ts)
+        events = self._expire(ts, seq) if ts >= self._next_expiry else []
+        self._next_due = min(self._next_expiry, log[0][0] if log else NO_EXPIRY)
+        return events
+
+    def _expire(self, ts: int, seq: int) -> Events:
+        events: Events = []
         next_expiry = NO_EXPIRY
         for market in self.markets.values():
             book = market.book
-            due = book.next_expiry
+            due = book.next_expiry()
             if due is not None and due <= ts:
                 expired = book.expire(ts, seq=seq)
-                self._settle(market, expired, 0)
+                self._settle(self._hot[market.config.name], expired, 0)
                 events += expired
-                due = book.next_expiry
+                due = book.next_expiry()
             if due is not None and due < next_expiry:
                 next_expiry = due
         self._next_expiry = next_expiry
@@ -486,8 +522,8 @@ class Engine:
 
     def _reject(
         self, seq: int, symbol: str, order_id: int, account: int, code: Reject, cid: str | None
-    ) -> list[Event]:
-        return [Rejected((seq, symbol, order_id, account, int(code), cid))]
+    ) -> Events:
+        return [(REJECTED, seq, symbol, order_id, account, int(code), cid)]
 
     def validate(self) -> None:
         """Raise ``InvariantError`` unless every book is sound, money is conserved, no balance

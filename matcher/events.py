@@ -1,25 +1,58 @@
 """Events: the facts the engine reports, each stamped with the sequence number that made it.
 
-Events are never mutated. ``seq`` is the engine sequence number of the command that caused the
-event (every event of one command shares it); ``symbol`` is ``""`` for account-level events.
-An order's life is told by its events alone: ``Accepted``, then any ``Fill``, ``Cancelled`` (a
-partial cancel keeps the order while ``leaves > 0``) and ``Amended``; it is over once its leaves
-quantity reaches 0. Quantities are lots, prices ticks, amounts the asset's engine units.
+Every event is a tuple that is never mutated: slot 0 is its ``EventKind``, slot 1 the ``seq`` of
+the command that caused it (every event of one command shares it); ``symbol`` is ``""`` for
+account-level events. An order's life is told by its events alone: ``Accepted``, then any
+``Fill``, ``Cancelled`` (a partial cancel keeps the order while ``leaves > 0``) and ``Amended``;
+it is over once its leaves quantity reaches 0. Quantities are lots, prices ticks, amounts the
+asset's engine units.
+
+The classes below are the schema: each names its fields in order. A ``Fill`` is always an
+instance of ``Fill`` (outside tools read fills by attribute). Every other kind is made on the hot
+path as a plain tuple of the same layout and compares equal to its typed form; ``typed(event)``
+(or ``Cancelled(event)``) gives a named view when one is wanted. Measured here, a plain tuple
+costs a third of a tuple subclass to build, which made the whole book about 10% faster on the
+benchmark stream (every order makes at least one event).
 """
 
 from __future__ import annotations
 
+from enum import IntEnum
+from typing import Any, ClassVar, TypeVar
+
 from matcher.records import Record
+
+E = TypeVar("E", bound="Event")
+
+
+class EventKind(IntEnum):
+    ACCEPTED = 1
+    FILL = 2
+    CANCELLED = 3
+    AMENDED = 4
+    REJECTED = 5
+    DUPLICATE = 6
+    DEPOSITED = 7
+    WITHDRAWN = 8
 
 
 class Event(Record):
     __slots__ = ()
+    KIND: ClassVar[EventKind]
+
+    @classmethod
+    def of(cls: type[E], **values: Any) -> E:
+        """Build from keyword fields; ``kind`` is filled in."""
+        values.setdefault("kind", int(cls.KIND))
+        return super().of(**values)
 
 
 class Accepted(Event):
     """A new order entered the book's matching (it may then fill, rest or be cancelled)."""
 
     __slots__ = ()
+    KIND = EventKind.ACCEPTED
+    kind: int
     seq: int
     symbol: str
     order_id: int
@@ -40,6 +73,8 @@ class Fill(Event):
     """
 
     __slots__ = ()
+    KIND = EventKind.FILL
+    kind: int
     seq: int
     symbol: str
     trade_id: int
@@ -61,6 +96,8 @@ class Cancelled(Event):
     """``qty`` lots left the book without trading; the order stays open while ``leaves > 0``."""
 
     __slots__ = ()
+    KIND = EventKind.CANCELLED
+    kind: int
     seq: int
     symbol: str
     order_id: int
@@ -73,9 +110,11 @@ class Cancelled(Event):
 
 
 class Amended(Event):
-    """An open order's price or leaves quantity changed; ``kept_priority`` says if it kept its place."""
+    """An open order's price or leaves changed; ``kept_priority`` says if it kept its place."""
 
     __slots__ = ()
+    KIND = EventKind.AMENDED
+    kind: int
     seq: int
     symbol: str
     order_id: int
@@ -92,6 +131,8 @@ class Rejected(Event):
     """A command was refused with ``code`` (a ``Reject``); nothing in the state changed."""
 
     __slots__ = ()
+    KIND = EventKind.REJECTED
+    kind: int
     seq: int
     symbol: str
     order_id: int
@@ -104,6 +145,8 @@ class Duplicate(Event):
     """A client order id repeated inside the retention window: the original order, unchanged."""
 
     __slots__ = ()
+    KIND = EventKind.DUPLICATE
+    kind: int
     seq: int
     symbol: str
     order_id: int
@@ -116,6 +159,8 @@ class Duplicate(Event):
 
 class Deposited(Event):
     __slots__ = ()
+    KIND = EventKind.DEPOSITED
+    kind: int
     seq: int
     account: int
     asset: str
@@ -125,7 +170,35 @@ class Deposited(Event):
 
 class Withdrawn(Event):
     __slots__ = ()
+    KIND = EventKind.WITHDRAWN
+    kind: int
     seq: int
     account: int
     asset: str
     amount: int
+
+
+ACCEPTED = int(EventKind.ACCEPTED)
+FILL = int(EventKind.FILL)
+CANCELLED = int(EventKind.CANCELLED)
+AMENDED = int(EventKind.AMENDED)
+REJECTED = int(EventKind.REJECTED)
+DUPLICATE = int(EventKind.DUPLICATE)
+DEPOSITED = int(EventKind.DEPOSITED)
+WITHDRAWN = int(EventKind.WITHDRAWN)
+
+_CLASSES: dict[int, type[Event]] = {
+    int(cls.KIND): cls
+    for cls in (Accepted, Fill, Cancelled, Amended, Rejected, Duplicate, Deposited, Withdrawn)
+}
+
+
+def typed(event: tuple[Any, ...]) -> Event:
+    """The named view of an event tuple (a ``Fill`` is returned as it is)."""
+    if isinstance(event, Event):
+        return event
+    return _CLASSES[event[0]](event)
+
+
+def kind_of(event: tuple[Any, ...]) -> EventKind:
+    return EventKind(event[0])

@@ -19,55 +19,46 @@ from matcher import (
     Side,
     Stp,
     TimeInForce,
+    typed,
 )
-from matcher.book import O_LEAVES, O_STATUS
+from matcher.book import O_LEAVES, order_status
 
 BUY, SELL = Side.BUY, Side.SELL
 
 
-class CheckedBook(OrderBook):
-    """An OrderBook that validates its invariants after every call."""
+def checked(book: OrderBook) -> OrderBook:
+    """Make every command of ``book`` validate the book's invariants after it runs."""
 
-    __slots__ = ()
+    def validating(command):  # type: ignore[no-untyped-def]
+        def run(*args, **kwargs):  # type: ignore[no-untyped-def]
+            events = command(*args, **kwargs)
+            book.validate()
+            return [typed(e) for e in events]
 
-    def submit(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        events = super().submit(*args, **kwargs)
-        self.validate()
-        return events
+        return run
 
-    def cancel(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        events = super().cancel(*args, **kwargs)
-        self.validate()
-        return events
-
-    def amend(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        events = super().amend(*args, **kwargs)
-        self.validate()
-        return events
-
-    def cancel_all(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        events = super().cancel_all(*args, **kwargs)
-        self.validate()
-        return events
+    for name in ("submit", "cancel", "cancel_all", "amend", "expire"):
+        setattr(book, name, validating(getattr(book, name)))
+    return book
 
 
 @pytest.fixture
-def book() -> CheckedBook:
-    return CheckedBook("TSLAx-USDC")
+def book() -> OrderBook:
+    return checked(OrderBook("TSLAx-USDC"))
 
 
 def fills(events: list) -> list[tuple[int, int, int, int]]:
     return [(e.taker_order_id, e.maker_order_id, e.price, e.qty) for e in events if isinstance(e, Fill)]
 
 
-def test_plain_limit_order_rests_and_sets_the_best_price(book: CheckedBook) -> None:
+def test_plain_limit_order_rests_and_sets_the_best_price(book: OrderBook) -> None:
     events = book.submit(1, 7, BUY, 100, 5)
     assert [type(e) for e in events] == [Accepted]
     assert book.best_bid() == 100 and book.best_ask() is None
     assert book.depth() == ([(100, 5)], [])
 
 
-def test_price_time_priority_best_price_first_then_oldest(book: CheckedBook) -> None:
+def test_price_time_priority_best_price_first_then_oldest(book: OrderBook) -> None:
     book.submit(1, 1, SELL, 101, 5)
     book.submit(2, 2, SELL, 100, 5)
     book.submit(3, 3, SELL, 100, 5)
@@ -76,21 +67,31 @@ def test_price_time_priority_best_price_first_then_oldest(book: CheckedBook) -> 
     assert book.depth() == ([], [(101, 3)])
 
 
-def test_trades_print_at_the_makers_price(book: CheckedBook) -> None:
+def test_trades_print_at_the_makers_price(book: OrderBook) -> None:
     book.submit(1, 1, BUY, 100, 5)
     events = book.submit(2, 2, SELL, 90, 5)
     assert fills(events) == [(2, 1, 100, 5)]
 
 
-def test_ioc_partial_fill_cancels_the_rest(book: CheckedBook) -> None:
+def test_ioc_partial_fill_cancels_the_rest(book: OrderBook) -> None:
     book.submit(1, 1, SELL, 100, 3)
     events = book.submit(2, 2, BUY, 100, 10, TimeInForce.IOC)
     assert fills(events) == [(2, 1, 100, 3)]
-    assert events[-1] == Cancelled((0, "TSLAx-USDC", 2, 2, BUY, 100, 7, 0, CancelReason.IOC))
+    assert events[-1] == Cancelled.of(
+        seq=0,
+        symbol="TSLAx-USDC",
+        order_id=2,
+        account=2,
+        side=BUY,
+        price=100,
+        qty=7,
+        leaves=0,
+        reason=CancelReason.IOC,
+    )
     assert book.best_bid() is None and len(book) == 0
 
 
-def test_fok_that_cannot_fill_completely_trades_nothing(book: CheckedBook) -> None:
+def test_fok_that_cannot_fill_completely_trades_nothing(book: OrderBook) -> None:
     book.submit(1, 1, SELL, 100, 3)
     events = book.submit(2, 2, BUY, 100, 4, TimeInForce.FOK)
     assert fills(events) == []
@@ -98,14 +99,14 @@ def test_fok_that_cannot_fill_completely_trades_nothing(book: CheckedBook) -> No
     assert book.depth() == ([], [(100, 3)])
 
 
-def test_fok_that_can_fill_completely_fills(book: CheckedBook) -> None:
+def test_fok_that_can_fill_completely_fills(book: OrderBook) -> None:
     book.submit(1, 1, SELL, 100, 3)
     book.submit(2, 1, SELL, 101, 3)
     events = book.submit(3, 2, BUY, 101, 6, TimeInForce.FOK)
     assert [f[3] for f in fills(events)] == [3, 3]
 
 
-def test_post_only_is_rejected_when_it_would_take(book: CheckedBook) -> None:
+def test_post_only_is_rejected_when_it_would_take(book: OrderBook) -> None:
     book.submit(1, 1, SELL, 100, 3)
     events = book.submit(2, 2, BUY, 100, 1, post_only=True)
     assert [type(e) for e in events] == [Rejected]
@@ -113,7 +114,7 @@ def test_post_only_is_rejected_when_it_would_take(book: CheckedBook) -> None:
     assert book.submit(3, 2, BUY, 99, 1, post_only=True)[0].order_id == 3
 
 
-def test_market_order_stops_at_its_protection_price(book: CheckedBook) -> None:
+def test_market_order_stops_at_its_protection_price(book: OrderBook) -> None:
     book.submit(1, 1, SELL, 100, 1)
     book.submit(2, 1, SELL, 105, 1)
     book.submit(3, 1, SELL, 200, 1)
@@ -123,7 +124,7 @@ def test_market_order_stops_at_its_protection_price(book: CheckedBook) -> None:
     assert book.best_ask() == 200
 
 
-def test_gtd_order_expires_once_time_reaches_its_expiry(book: CheckedBook) -> None:
+def test_gtd_order_expires_once_time_reaches_its_expiry(book: OrderBook) -> None:
     book.submit(1, 1, BUY, 100, 1, TimeInForce.GTD, expire_at=1_000)
     book.submit(2, 1, BUY, 99, 1)
     assert book.expire(999) == []
@@ -132,14 +133,26 @@ def test_gtd_order_expires_once_time_reaches_its_expiry(book: CheckedBook) -> No
     assert book.best_bid() == 99
 
 
-def test_cancel_is_by_id_and_unknown_ids_are_rejected(book: CheckedBook) -> None:
+def test_cancel_is_by_id_and_unknown_ids_are_rejected(book: OrderBook) -> None:
     book.submit(1, 1, BUY, 100, 4)
     events = book.cancel(1)
-    assert events == [Cancelled((0, "TSLAx-USDC", 1, 1, BUY, 100, 4, 0, CancelReason.USER))]
+    assert events == [
+        Cancelled.of(
+            seq=0,
+            symbol="TSLAx-USDC",
+            order_id=1,
+            account=1,
+            side=BUY,
+            price=100,
+            qty=4,
+            leaves=0,
+            reason=CancelReason.USER,
+        )
+    ]
     assert book.cancel(1)[0].code == Reject.UNKNOWN_ORDER
 
 
-def test_cancel_in_the_middle_of_a_level_keeps_the_queue_order(book: CheckedBook) -> None:
+def test_cancel_in_the_middle_of_a_level_keeps_the_queue_order(book: OrderBook) -> None:
     for oid in range(1, 6):
         book.submit(oid, oid, SELL, 100, 1)
     book.cancel(2)
@@ -148,17 +161,17 @@ def test_cancel_in_the_middle_of_a_level_keeps_the_queue_order(book: CheckedBook
     assert [f[1] for f in fills(events)] == [1, 3, 5]
 
 
-def test_a_level_with_many_cancelled_orders_compacts(book: CheckedBook) -> None:
+def test_a_level_with_many_cancelled_orders_compacts(book: OrderBook) -> None:
     for oid in range(1, 201):
         book.submit(oid, 1, SELL, 100, 1)
     for oid in range(2, 200):
         book.cancel(oid)
-    level_queue = book._asks[100][1]
-    assert len(level_queue) < 100
+    level = book._asks[100]
+    assert len(level) < 100
     assert [f[1] for f in fills(book.submit(999, 2, BUY, 100, 2))] == [1, 200]
 
 
-def test_cancel_all_removes_only_that_accounts_orders(book: CheckedBook) -> None:
+def test_cancel_all_removes_only_that_accounts_orders(book: OrderBook) -> None:
     book.submit(1, 1, BUY, 100, 1)
     book.submit(2, 2, BUY, 100, 1)
     book.submit(3, 1, SELL, 110, 1)
@@ -168,7 +181,7 @@ def test_cancel_all_removes_only_that_accounts_orders(book: CheckedBook) -> None
     assert book.depth() == ([(100, 1)], [])
 
 
-def test_amend_quantity_down_keeps_queue_priority(book: CheckedBook) -> None:
+def test_amend_quantity_down_keeps_queue_priority(book: OrderBook) -> None:
     book.submit(1, 1, SELL, 100, 5)
     book.submit(2, 2, SELL, 100, 5)
     (amended,) = book.amend(1, qty=2)
@@ -176,7 +189,7 @@ def test_amend_quantity_down_keeps_queue_priority(book: CheckedBook) -> None:
     assert fills(book.submit(3, 3, BUY, 100, 2)) == [(3, 1, 100, 2)]
 
 
-def test_amend_quantity_up_loses_queue_priority(book: CheckedBook) -> None:
+def test_amend_quantity_up_loses_queue_priority(book: OrderBook) -> None:
     book.submit(1, 1, SELL, 100, 5)
     book.submit(2, 2, SELL, 100, 5)
     (amended,) = book.amend(1, qty=6)
@@ -184,7 +197,7 @@ def test_amend_quantity_up_loses_queue_priority(book: CheckedBook) -> None:
     assert fills(book.submit(3, 3, BUY, 100, 2)) == [(3, 2, 100, 2)]
 
 
-def test_amend_price_that_crosses_trades_as_a_taker(book: CheckedBook) -> None:
+def test_amend_price_that_crosses_trades_as_a_taker(book: OrderBook) -> None:
     book.submit(1, 1, SELL, 100, 5)
     book.submit(2, 2, BUY, 99, 5)
     events = book.amend(2, price=100)
@@ -192,14 +205,14 @@ def test_amend_price_that_crosses_trades_as_a_taker(book: CheckedBook) -> None:
     assert len(book) == 0
 
 
-def test_stp_expire_taker_cancels_the_incoming_order(book: CheckedBook) -> None:
+def test_stp_expire_taker_cancels_the_incoming_order(book: OrderBook) -> None:
     book.submit(1, 1, SELL, 100, 5)
     events = book.submit(2, 1, BUY, 100, 5, stp=Stp.EXPIRE_TAKER)
     assert fills(events) == [] and events[-1].reason == CancelReason.STP
     assert book.depth() == ([], [(100, 5)])
 
 
-def test_stp_expire_maker_cancels_the_resting_order_and_continues(book: CheckedBook) -> None:
+def test_stp_expire_maker_cancels_the_resting_order_and_continues(book: OrderBook) -> None:
     book.submit(1, 1, SELL, 100, 5)
     book.submit(2, 2, SELL, 100, 5)
     events = book.submit(3, 1, BUY, 100, 5, stp=Stp.EXPIRE_MAKER)
@@ -210,14 +223,14 @@ def test_stp_expire_maker_cancels_the_resting_order_and_continues(book: CheckedB
     assert fills(events) == [(3, 2, 100, 5)]
 
 
-def test_stp_expire_both_cancels_both(book: CheckedBook) -> None:
+def test_stp_expire_both_cancels_both(book: OrderBook) -> None:
     book.submit(1, 1, SELL, 100, 5)
     events = book.submit(2, 1, BUY, 100, 9, stp=Stp.EXPIRE_BOTH)
     assert [(e.order_id, e.qty) for e in events if isinstance(e, Cancelled)] == [(1, 5), (2, 9)]
     assert len(book) == 0
 
 
-def test_stp_decrement_reduces_both_without_trading(book: CheckedBook) -> None:
+def test_stp_decrement_reduces_both_without_trading(book: OrderBook) -> None:
     book.submit(1, 1, SELL, 100, 5)
     events = book.submit(2, 1, BUY, 100, 3, stp=Stp.DECREMENT)
     assert fills(events) == []
@@ -228,22 +241,22 @@ def test_stp_decrement_reduces_both_without_trading(book: CheckedBook) -> None:
     assert book.depth() == ([], [(100, 2)])
 
 
-def test_stp_none_lets_an_account_trade_with_itself(book: CheckedBook) -> None:
+def test_stp_none_lets_an_account_trade_with_itself(book: OrderBook) -> None:
     book.submit(1, 1, SELL, 100, 5)
     assert fills(book.submit(2, 1, BUY, 100, 5, stp=Stp.NONE)) == [(2, 1, 100, 5)]
 
 
-def test_fills_update_the_order_records(book: CheckedBook) -> None:
+def test_fills_update_the_order_records(book: OrderBook) -> None:
     book.submit(1, 1, SELL, 100, 5)
     maker = book.order(1)
     book.submit(2, 2, BUY, 100, 2)
-    assert maker[O_LEAVES] == 3 and maker[O_STATUS] == OrderStatus.PARTIALLY_FILLED
+    assert maker[O_LEAVES] == 3 and order_status(maker) == OrderStatus.PARTIALLY_FILLED
     book.submit(3, 2, BUY, 100, 3)
-    assert maker[O_LEAVES] == 0 and maker[O_STATUS] == OrderStatus.FILLED and book.order(1) is None
+    assert maker[O_LEAVES] == 0 and order_status(maker) == OrderStatus.FILLED and book.order(1) is None
 
 
 def test_fees_round_up_and_rebates_round_down() -> None:
-    book = CheckedBook("X", maker_bps=-1, taker_bps=5, quote_per_tick_lot=1)
+    book = checked(OrderBook("X", maker_bps=-1, taker_bps=5, quote_per_tick_lot=1))
     book.submit(1, 1, SELL, 3, 7)  # quote 21: fee 21*5/10000 -> 1, rebate 21*1/10000 -> 0
     (fill,) = fills_of(book.submit(2, 2, BUY, 3, 7))
     assert (fill.quote_qty, fill.taker_fee, fill.maker_fee) == (21, 1, 0)
@@ -256,26 +269,26 @@ def fills_of(events: list) -> list[Fill]:
     return [e for e in events if isinstance(e, Fill)]
 
 
-def test_invalid_price_or_quantity_is_rejected(book: CheckedBook) -> None:
+def test_invalid_price_or_quantity_is_rejected(book: OrderBook) -> None:
     assert book.submit(1, 1, BUY, 0, 1)[0].code == Reject.INVALID_PRICE
     assert book.submit(1, 1, BUY, 1, 0)[0].code == Reject.INVALID_QTY
     assert book.submit(1, 1, 3, 1, 1)[0].code == Reject.INVALID_SIDE
 
 
-def test_a_duplicate_resting_order_id_is_a_caller_bug(book: CheckedBook) -> None:
+def test_a_duplicate_resting_order_id_is_a_caller_bug(book: OrderBook) -> None:
     book.submit(1, 1, BUY, 100, 1)
     with pytest.raises(InvariantError):
         book.submit(1, 1, BUY, 100, 1)
 
 
-def test_trade_ids_count_up_per_book(book: CheckedBook) -> None:
+def test_trade_ids_count_up_per_book(book: OrderBook) -> None:
     book.submit(1, 1, SELL, 100, 1)
     book.submit(2, 1, SELL, 100, 1)
     events = book.submit(3, 2, BUY, 100, 2)
     assert [f.trade_id for f in fills_of(events)] == [1, 2]
 
 
-def test_depth_aggregates_levels_best_first(book: CheckedBook) -> None:
+def test_depth_aggregates_levels_best_first(book: OrderBook) -> None:
     for oid, (side, price, qty) in enumerate(
         [(BUY, 98, 1), (BUY, 99, 2), (BUY, 99, 3), (SELL, 101, 4), (SELL, 103, 5), (SELL, 102, 6)], 1
     ):

@@ -26,6 +26,7 @@ from matcher import (
     Tick,
     TimeInForce,
     Withdraw,
+    typed,
 )
 from matcher.config import AssetConfig, MarketConfig, SymbolConfig
 from matcher.engine import Engine
@@ -47,7 +48,7 @@ class Driver:
         self.ts += advance
         events = self.engine.apply(command.stamp(self.engine.seq + 1, self.ts))
         self.engine.validate()
-        return events
+        return [typed(e) for e in events]
 
     def place(self, account: int, side: int, price: int, qty: int, **fields) -> list:
         values = dict(
@@ -106,7 +107,16 @@ def test_a_fill_moves_money_and_fees_to_the_fee_account(run: Driver) -> None:
 def test_insufficient_funds_is_rejected_and_changes_nothing(run: Driver) -> None:
     before = run.state()
     events = run.place(1, BUY, 25_000, 10_000_000)  # 10,000 shares at $250: more than $100k
-    assert events == [Rejected((run.engine.seq, SYMBOL, run.engine.seq, 1, Reject.INSUFFICIENT_FUNDS, None))]
+    assert events == [
+        Rejected.of(
+            seq=run.engine.seq,
+            symbol=SYMBOL,
+            order_id=run.engine.seq,
+            account=1,
+            code=Reject.INSUFFICIENT_FUNDS,
+            client_order_id=None,
+        )
+    ]
     assert run.state() == before
 
 
@@ -187,7 +197,18 @@ def test_client_order_id_repeat_of_an_open_order_returns_it_and_creates_nothing(
     first = run.place(1, BUY, 25_000, 10, client_order_id="abc")
     before = run.state()
     again = run.place(1, BUY, 25_000, 10, client_order_id="abc")
-    assert again == [Duplicate((run.engine.seq, SYMBOL, first[0].order_id, 1, "abc", OrderStatus.NEW, 0, 10))]
+    assert again == [
+        Duplicate.of(
+            seq=run.engine.seq,
+            symbol=SYMBOL,
+            order_id=first[0].order_id,
+            account=1,
+            client_order_id="abc",
+            status=OrderStatus.NEW,
+            filled=0,
+            leaves=10,
+        )
+    ]
     assert run.state() == before
 
 
