@@ -43,7 +43,6 @@ from matcher.commands import (
     CancelOrder,
     CommandKind,
     Deposit,
-    PlaceOrder,
     Tick,
     Withdraw,
 )
