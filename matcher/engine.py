@@ -88,6 +88,7 @@ class Market:
             maker_bps=config.maker_bps,
             taker_bps=config.taker_bps,
             quote_per_tick_lot=quote_per_tick_lot,
+            typed_fills=False,
         )
         self.base = base
         self.quote = quote
