@@ -239,7 +239,8 @@ class Engine:
         events = book.submit(
             seq, account, side, price, qty, tif, order_type, post_only, stp, cid, expire_at, seq
         )
-        if events[0][0] != ACCEPTED:  # post-only would take: nothing happened
+        # Checked above, a plain GTC limit is always accepted; only post-only can be refused.
+        if post_only and events[0][0] != ACCEPTED:
             row[slot] += hold
             row[slot + 1] -= hold
             return events
@@ -313,26 +314,29 @@ class Engine:
 
     def _cancel(self, cmd: CancelOrder) -> Events:
         _, seq, _ts, account, symbol, order_id, cid = cmd
-        market = self.markets.get(symbol)
-        if market is None:
+        hot = self._hot.get(symbol)
+        if hot is None:
             return self._reject(seq, symbol, order_id, account, Reject.UNKNOWN_SYMBOL, cid)
-        book = market.book
-        order = book.order(order_id) if order_id else self._own_order(market, account, 0, cid)
+        book, base_slot, quote_slot, lot, k, max_fee, _, _, _, _ = hot
+        if not order_id:
+            order = self._own_order(self.markets[symbol], account, 0, cid)
+            order_id = order[O_ID] if order is not None else 0
+        order = book.order(order_id)
         if order is None or order[O_ACCOUNT] != account:
             return self._reject(seq, symbol, order_id, account, Reject.UNKNOWN_ORDER, cid)
-        events = book.cancel(order[O_ID], R_USER, seq)
-        # Release the one cancelled hold (inlined _settle for a single Cancelled).
-        leaves = events[0][7]  # Cancelled.qty
-        row = self.accounts.rows[account]
-        if order[O_SIDE] == BUY:
-            cost = order[O_PRICE] * market.k
-            amount = leaves * (cost + -(-cost * market.max_fee_bps // 10_000))
-            slot = 2 * market.quote
+        events = book.cancel(order_id, R_USER, seq)
+        # Release the one cancelled hold (as _settle would, inlined: cancels are frequent).
+        _, _, _, _, _, side, price, leaves, _, _ = events[0]
+        row = self._rows[account]
+        if side == BUY:
+            cost = price * k
+            amount = leaves * (cost + -(-cost * max_fee // 10_000))
+            row[quote_slot + 1] -= amount
+            row[quote_slot] += amount
         else:
-            amount = leaves * market.lot
-            slot = 2 * market.base
-        row[slot + 1] -= amount
-        row[slot] += amount
+            amount = leaves * lot
+            row[base_slot + 1] -= amount
+            row[base_slot] += amount
         return events
 
     def _cancel_all(self, cmd: CancelAll) -> Events:
