@@ -36,7 +36,7 @@ bench-quick: setup
 	$(BIN)/python -m bench matcher --quick
 
 soak: setup
-	BLUEBOOK_SOAK=1 $(BIN)/python -m pytest -q -m "not slow or slow"
+	BLUEBOOK_SOAK=1 $(BIN)/python -m pytest -q -s tests/test_book_properties.py tests/test_engine_properties.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

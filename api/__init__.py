@@ -1,0 +1,1 @@
+"""The HTTP and WebSocket API (a later step): REST, Binance-compatible routes, market data."""

@@ -1,0 +1,1 @@
+"""On-chain settlement (a later step): the vault contract, batch builder, chain client, worker."""

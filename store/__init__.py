@@ -1,0 +1,1 @@
+"""Persistence (next step): the command journal, snapshots, SQL models, the projection writer."""
