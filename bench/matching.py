@@ -284,13 +284,15 @@ def _engine_commands(stream: list[tuple[int, Op]], deposits: list[Any]) -> list[
 
     limit, gtc, stp = int(OrderType.LIMIT), int(TimeInForce.GTC), int(Stp.EXPIRE_MAKER)
     place_kind, cancel = int(CommandKind.PLACE_ORDER), int(CommandKind.CANCEL_ORDER)
+    # One str object per symbol, as a journal decoder hands them out (it stores a symbol index).
+    names = [f"SYM{i}" for i in range(SYMBOLS)]
     placed: dict[int, tuple[int, int]] = {}  # stream order id -> (engine order id, account)
     commands: list[Any] = []
     seq = len(deposits)
     for symbol_index, op in stream:
         seq += 1
         ts = ENGINE_EPOCH_NS + seq * 1000
-        symbol = f"SYM{symbol_index}"
+        symbol = names[symbol_index]
         if op[0] == ADD:
             _, order_id, account, side, price, qty = op
             placed[order_id] = (seq, account)
