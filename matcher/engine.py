@@ -317,7 +317,7 @@ class Engine:
         hot = self._hot.get(symbol)
         if hot is None:
             return self._reject(seq, symbol, order_id, account, Reject.UNKNOWN_SYMBOL, cid)
-        book, base_slot, quote_slot, lot, k, max_fee, _, _, _, _ = hot
+        book = hot[0]
         if not order_id:
             order = self._own_order(self.markets[symbol], account, 0, cid)
             order_id = order[O_ID] if order is not None else 0
@@ -325,18 +325,8 @@ class Engine:
         if order is None or order[O_ACCOUNT] != account:
             return self._reject(seq, symbol, order_id, account, Reject.UNKNOWN_ORDER, cid)
         events = book.cancel(order_id, R_USER, seq)
-        # Release the one cancelled hold (as _settle would, inlined: cancels are frequent).
         _, _, _, _, _, side, price, leaves, _, _ = events[0]
-        row = self._rows[account]
-        if side == BUY:
-            cost = price * k
-            amount = leaves * (cost + -(-cost * max_fee // 10_000))
-            row[quote_slot + 1] -= amount
-            row[quote_slot] += amount
-        else:
-            amount = leaves * lot
-            row[base_slot + 1] -= amount
-            row[base_slot] += amount
+        self._release(hot, self._rows[account], side, price, leaves)
         return events
 
     def _cancel_all(self, cmd: CancelAll) -> Events:
@@ -434,16 +424,7 @@ class Engine:
                 fees += taker_fee + maker_fee
             elif kind == CANCELLED:
                 (_, _, _, _, account, side, price, qty, _, _) = event
-                row = rows[account]
-                if side == BUY:
-                    cost = price * k
-                    amount = qty * (cost + -(-cost * max_fee // 10_000))
-                    row[quote_slot + 1] -= amount
-                    row[quote_slot] += amount
-                else:
-                    amount = qty * lot
-                    row[base_slot + 1] -= amount
-                    row[base_slot] += amount
+                self._release(hot, rows[account], side, price, qty)
         if taker_qty:
             row = rows[taker]
             if taker_side == BUY:  # taker_quote: what it paid, fees included
@@ -455,6 +436,19 @@ class Engine:
                 row[base_slot + 1] -= taker_qty * lot
                 row[quote_slot] += taker_quote
             self._fee_row[quote_slot] += fees
+
+    def _release(self, hot: tuple[Any, ...], row: list[int], side: int, price: int, qty: int) -> None:
+        """Give back to available what ``qty`` lots of an order at ``price`` held."""
+        _, base_slot, quote_slot, lot, k, max_fee, _, _, _, _ = hot
+        if side == BUY:
+            cost = price * k
+            amount = qty * (cost + -(-cost * max_fee // 10_000))
+            row[quote_slot + 1] -= amount
+            row[quote_slot] += amount
+        else:
+            amount = qty * lot
+            row[base_slot + 1] -= amount
+            row[base_slot] += amount
 
     def _deposit(self, cmd: Deposit) -> Events:
         _, seq, _ts, account, asset, amount, ref = cmd
