@@ -1,0 +1,252 @@
+"""Journal: the append-only, segmented log of stamped commands; the engine's source of truth.
+
+Layout: a directory of segments named ``{first_seq:020d}.journal``. A segment starts with a
+header (magic ``BBJL``, format version, first seq) and holds records, each
+``[payload length u32][crc32 u32][seq i64][payload]``, the CRC covering seq and payload. Payloads
+are ``store.codec`` bytes. Sequence numbers rise by exactly 1 across records and segments.
+
+Writing: ``append`` buffers a record; ``commit`` writes every buffered record with one ``write``
+and, under the fsync policy, one ``fsync`` (group commit): ``always`` syncs every commit, ``batch``
+syncs every commit too but the caller commits only when ``due`` says a batch is full or old
+enough, ``off`` never syncs (tests, benchmarks). A command is durable, and may be acknowledged,
+once the ``commit`` that wrote it has returned. Segments rotate at a size limit, at a commit.
+
+Recovery (``recover``): a damaged record at the end of the last segment is a torn write: it is
+reported and cut off, never applied. A damaged record with a valid record anywhere after it, or
+in any segment but the last, is corruption: ``JournalCorrupt`` names the segment and offset, and
+nothing is truncated.
+
+Versions: readers accept every format version up to ``FORMAT_VERSION``; a later version may only
+add (new command kinds in the codec, new header fields after the current ones), so a journal
+written now stays readable.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from io import BufferedWriter
+from pathlib import Path
+
+FORMAT_VERSION = 1
+MAGIC = b"BBJL"
+HEADER = struct.Struct("<4sHq")  # magic, format version, first seq in the segment
+RECORD = struct.Struct("<IIq")  # payload length, crc32(seq + payload), seq
+SUFFIX = ".journal"
+MAX_PAYLOAD = 1 << 20
+
+
+class FsyncPolicy(StrEnum):
+    ALWAYS = "always"
+    BATCH = "batch"
+    OFF = "off"
+
+
+class JournalCorrupt(Exception):
+    """A record inside the journal is damaged; recovery must stop rather than guess."""
+
+    def __init__(self, segment: Path, offset: int, reason: str) -> None:
+        super().__init__(f"journal corrupt in {segment.name} at byte {offset}: {reason}")
+        self.segment = segment
+        self.offset = offset
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What ``recover`` found: the last good seq (0 if none) and any torn tail it cut off."""
+
+    last_seq: int
+    records: int
+    torn_segment: Path | None = None
+    torn_offset: int = 0
+    torn_bytes: int = 0
+
+
+def segment_name(first_seq: int) -> str:
+    return f"{first_seq:020d}{SUFFIX}"
+
+
+def segments(directory: Path) -> list[Path]:
+    """The journal's segments, oldest first."""
+    return sorted(p for p in directory.glob(f"*{SUFFIX}") if p.stem.isdigit())
+
+
+def _pack(seq: int, payload: bytes) -> bytes:
+    seq_bytes = seq.to_bytes(8, "little", signed=True)
+    return RECORD.pack(len(payload), zlib.crc32(payload, zlib.crc32(seq_bytes)), seq) + payload
+
+
+def _parse(data: bytes | memoryview, offset: int) -> tuple[int, bytes, int] | None:
+    """(seq, payload, next offset) of a sound record at ``offset``, or None if it is not one."""
+    end = offset + RECORD.size
+    if end > len(data):
+        return None
+    length, crc, seq = RECORD.unpack_from(data, offset)
+    if length > MAX_PAYLOAD or end + length > len(data):
+        return None
+    payload = bytes(data[end : end + length])
+    if zlib.crc32(payload, zlib.crc32(seq.to_bytes(8, "little", signed=True))) != crc:
+        return None
+    return seq, payload, end + length
+
+
+def _scan(path: Path, data: bytes, expect_seq: int | None, last: bool) -> tuple[list[tuple[int, bytes]], int]:
+    """Every record of one segment, in order, and the offset where sound data ends.
+
+    Raises ``JournalCorrupt`` for damage that is not a torn tail of the last segment.
+    """
+    if len(data) < HEADER.size:
+        if last:
+            return [], 0
+        raise JournalCorrupt(path, 0, "segment shorter than its header")
+    magic, version, first_seq = HEADER.unpack_from(data, 0)
+    if magic != MAGIC or not 1 <= version <= FORMAT_VERSION:
+        raise JournalCorrupt(path, 0, f"bad header (magic {magic!r}, version {version})")
+    if expect_seq is not None and first_seq != expect_seq:
+        raise JournalCorrupt(path, 0, f"segment starts at seq {first_seq}, expected {expect_seq}")
+    records: list[tuple[int, bytes]] = []
+    offset = HEADER.size
+    next_seq = first_seq
+    while offset < len(data):
+        parsed = _parse(data, offset)
+        if parsed is None:
+            if last and not any(_parse(data, later) for later in range(offset + 1, len(data))):
+                return records, offset  # a torn write: nothing sound follows
+            raise JournalCorrupt(path, offset, "damaged record")
+        seq, payload, following = parsed
+        if seq != next_seq:
+            raise JournalCorrupt(path, offset, f"seq {seq} where {next_seq} was expected")
+        records.append((seq, payload))
+        next_seq += 1
+        offset = following
+    return records, offset
+
+
+def read(directory: Path, after_seq: int = 0) -> Iterator[tuple[int, bytes]]:
+    """Every (seq, payload) with seq > ``after_seq``, in order; a torn tail is left out."""
+    paths = segments(directory)
+    expect: int | None = None
+    for index, path in enumerate(paths):
+        following = paths[index + 1] if index + 1 < len(paths) else None
+        if following is not None and int(following.stem) <= after_seq + 1:
+            expect = int(following.stem)
+            continue  # every record here is at or before after_seq
+        records, _ = _scan(path, path.read_bytes(), expect, following is None)
+        for seq, payload in records:
+            if seq > after_seq:
+                yield seq, payload
+        expect = records[-1][0] + 1 if records else expect
+
+
+def recover(directory: Path) -> Recovery:
+    """Check every segment, cut a torn tail off the last one, and say what is there."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = segments(directory)
+    last_seq = 0
+    count = 0
+    expect: int | None = None
+    for index, path in enumerate(paths):
+        last = index == len(paths) - 1
+        data = path.read_bytes()
+        records, end = _scan(path, data, expect, last)
+        count += len(records)
+        if records:
+            last_seq = records[-1][0]
+            expect = last_seq + 1
+        if last and end < len(data):
+            with path.open("r+b") as f:
+                f.truncate(end)
+                f.flush()
+                os.fsync(f.fileno())
+            if end == 0:
+                path.unlink()
+            return Recovery(last_seq, count, path, end, len(data) - end)
+    return Recovery(last_seq, count)
+
+
+class JournalWriter:
+    """Appends records after ``recover``; one writer per journal directory.
+
+    ``append`` buffers, ``commit`` makes durable (per the fsync policy). ``due(now_ns)`` says when
+    a batch should be committed: ``batch_records`` buffered, or the oldest buffered for
+    ``batch_ns``; under ``always`` anything buffered is due at once.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        next_seq: int,
+        policy: FsyncPolicy | str = FsyncPolicy.BATCH,
+        segment_bytes: int = 64 << 20,
+        batch_records: int = 256,
+        batch_ns: int = 2_000_000,
+    ) -> None:
+        self.directory = directory
+        self.policy = FsyncPolicy(policy)
+        self.segment_bytes = segment_bytes
+        self.batch_records = batch_records
+        self.batch_ns = batch_ns
+        self.next_seq = next_seq
+        self._pending: list[bytes] = []
+        self._oldest_ns = 0
+        paths = segments(directory)
+        if paths:
+            self._file = paths[-1].open("ab")
+        else:
+            self._file = self._new_segment(next_seq)
+
+    def append(self, seq: int, payload: bytes, now_ns: int = 0) -> None:
+        """Buffer one record; ``seq`` must be the next one."""
+        if seq != self.next_seq:
+            raise ValueError(f"journal expects seq {self.next_seq}, got {seq}")
+        if len(payload) > MAX_PAYLOAD:
+            raise ValueError("payload too large for a journal record")
+        if not self._pending:
+            self._oldest_ns = now_ns
+        self._pending.append(_pack(seq, payload))
+        self.next_seq = seq + 1
+
+    def due(self, now_ns: int) -> bool:
+        if not self._pending:
+            return False
+        if self.policy is FsyncPolicy.ALWAYS:
+            return True
+        return len(self._pending) >= self.batch_records or now_ns - self._oldest_ns >= self.batch_ns
+
+    def commit(self) -> int:
+        """Write every buffered record (one write, one fsync unless ``off``); return how many."""
+        pending = self._pending
+        if not pending:
+            return 0
+        self._file.write(b"".join(pending))
+        self._file.flush()
+        if self.policy is not FsyncPolicy.OFF:
+            os.fsync(self._file.fileno())
+        count = len(pending)
+        self._pending = []
+        if self._file.tell() >= self.segment_bytes:
+            self._file.close()
+            self._file = self._new_segment(self.next_seq)
+        return count
+
+    def close(self) -> None:
+        self.commit()
+        self._file.close()
+
+    def _new_segment(self, first_seq: int) -> BufferedWriter:
+        path = self.directory / segment_name(first_seq)
+        file = path.open("xb")
+        file.write(HEADER.pack(MAGIC, FORMAT_VERSION, first_seq))
+        file.flush()
+        os.fsync(file.fileno())
+        directory = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the new name itself must survive a crash
+        finally:
+            os.close(directory)
+        return file
