@@ -149,6 +149,7 @@ class OrderBook:
         "cancel_all",
         "amend",
         "expire",
+        "load",
         "best_bid",
         "best_ask",
         "last_order",
@@ -164,6 +165,9 @@ class OrderBook:
     cancel_all: Callable[..., Events]
     amend: Callable[..., Events]
     expire: Callable[..., Events]
+    #: Rest an order record as it is, without matching or events (restoring a snapshot, in queue
+    #: order; the caller guarantees it does not cross).
+    load: Callable[[Order], None]
     #: The best bid / ask in ticks, or None.
     best_bid: Callable[[], int | None]
     best_ask: Callable[[], int | None]
@@ -719,6 +723,7 @@ def _build(book: OrderBook, first_trade_id: int, typed_fills: bool) -> None:
     book.cancel_all = cancel_all
     book.amend = amend
     book.expire = expire
+    book.load = rest
     book.best_bid = get_best_bid
     book.best_ask = get_best_ask
     book.last_order = get_last_order

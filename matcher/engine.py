@@ -83,19 +83,25 @@ class Market:
 
     def __init__(self, config: SymbolConfig, base: int, quote: int, quote_per_tick_lot: int) -> None:
         self.config = config
-        self.book = OrderBook(
-            config.name,
-            maker_bps=config.maker_bps,
-            taker_bps=config.taker_bps,
-            quote_per_tick_lot=quote_per_tick_lot,
-            typed_fills=False,
-        )
         self.base = base
         self.quote = quote
         self.lot = config.lot_size
         self.k = quote_per_tick_lot
+        self.rebuild_book()
         self.max_fee_bps = max(config.maker_bps, config.taker_bps, 0)
         self.limits = (config.min_qty, config.max_qty, config.min_notional, config.max_notional)
+
+    def rebuild_book(self, next_trade_id: int = 1) -> None:
+        """Start this symbol over with an empty book (restoring fills it with ``book.load``)."""
+        config = self.config
+        self.book = OrderBook(
+            config.name,
+            maker_bps=config.maker_bps,
+            taker_bps=config.taker_bps,
+            quote_per_tick_lot=self.k,
+            next_trade_id=next_trade_id,
+            typed_fills=False,
+        )
 
     def hold_of(self, side: int, price: int, leaves: int) -> tuple[int, int]:
         """(asset index, amount) that ``leaves`` lots of an order at ``price`` hold."""
@@ -120,10 +126,7 @@ class Engine:
         }
         #: Per symbol, what ``_place`` needs, as one tuple: book, base and quote slots in a
         #: balance row, lot size, quote per tick-lot, max fee bps, qty and notional limits.
-        self._hot = {
-            name: (m.book, 2 * m.base, 2 * m.quote, m.lot, m.k, m.max_fee_bps, *m.limits)
-            for name, m in self.markets.items()
-        }
+        self.refresh_hot()
         self._rows = self.accounts.rows
         self._fee_row = self._rows[config.fee_account]
         self._client_ids: dict[tuple[int, str], tuple[str, Order]] = {}
@@ -147,6 +150,13 @@ class Engine:
         self._handlers: list[Callable[[Any], Events] | None] = [
             handlers.get(kind) for kind in range(max(handlers) + 1)
         ]
+
+    def refresh_hot(self) -> None:
+        """Rebuild the per-symbol tuples of the hot path (after a market's book is replaced)."""
+        self._hot: dict[str, tuple[Any, ...]] = {
+            name: (m.book, 2 * m.base, 2 * m.quote, m.lot, m.k, m.max_fee_bps, *m.limits)
+            for name, m in self.markets.items()
+        }
 
     # ------------------------------------------------------------ entry point
 
@@ -236,7 +246,7 @@ class Engine:
             return self._reject(seq, symbol, seq, account, Reject.INSUFFICIENT_FUNDS, cid)
         row[slot] -= hold
         row[slot + 1] += hold
-        events = book.submit(
+        events: Events = book.submit(
             seq, account, side, price, qty, tif, order_type, post_only, stp, cid, expire_at, seq
         )
         # Checked above, a plain GTC limit is always accepted; only post-only can be refused.
@@ -324,7 +334,7 @@ class Engine:
         order = book.order(order_id)
         if order is None or order[O_ACCOUNT] != account:
             return self._reject(seq, symbol, order_id, account, Reject.UNKNOWN_ORDER, cid)
-        events = book.cancel(order_id, R_USER, seq)
+        events: Events = book.cancel(order_id, R_USER, seq)
         _, _, _, _, _, side, price, leaves, _, _ = events[0]
         self._release(hot, self._rows[account], side, price, leaves)
         return events
