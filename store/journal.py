@@ -185,7 +185,11 @@ class JournalWriter:
         segment_bytes: int = 64 << 20,
         batch_records: int = 256,
         batch_ns: int = 2_000_000,
+        fresh_segment: bool = False,
     ) -> None:
+        """``fresh_segment``: start a new segment rather than append to the last one (when
+        ``next_seq`` does not follow the journal's last record, e.g. after a newer snapshot)."""
+        directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.policy = FsyncPolicy(policy)
         self.segment_bytes = segment_bytes
@@ -195,7 +199,7 @@ class JournalWriter:
         self._pending: list[bytes] = []
         self._oldest_ns = 0
         paths = segments(directory)
-        if paths:
+        if paths and not fresh_segment:
             self._file = paths[-1].open("ab")
         else:
             self._file = self._new_segment(next_seq)
