@@ -1,8 +1,10 @@
 """The ``bluebook`` command.
 
-``bluebook run`` starts what exists so far: the matching engine on the default markets, fed a
-short scripted session (two accounts deposit, quote and trade), printing every event as a JSON
-line and the resulting books. Persistence, the API and settlement join it in later steps.
+``bluebook run`` starts what exists so far: the matching engine on the default markets,
+recovered from its data directory (newest snapshot + journal), the first time fed a short
+scripted session (two accounts deposit, quote and trade) through the sequencer, printing every
+event as a JSON line; then it writes a snapshot and prints the books. The API and settlement
+join it in later steps.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from bluebook.markets import default_markets, load_markets
+from bluebook.sequencer import Sequencer, recover
 from matcher import Command, Deposit, OrderType, PlaceOrder, Side, Stp, TimeInForce, typed
 from matcher.config import MarketConfig
-from matcher.engine import Engine
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,6 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="start the system (for now: the engine and a demo session)")
     run.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
+    run.add_argument("--data-dir", type=Path, default=Path("data"), help="journal and snapshots (./data)")
     markets = commands.add_parser("markets", help="print the configured markets")
     markets.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
     args = parser.parse_args(argv)
@@ -33,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for symbol in config.symbols:
             print(json.dumps({"symbol": symbol.name, **_describe(config, symbol.name)}))
         return 0
-    return _demo(config)
+    return _run(config, args.data_dir)
 
 
 def _describe(config: MarketConfig, name: str) -> dict[str, object]:
@@ -49,33 +52,41 @@ def _describe(config: MarketConfig, name: str) -> dict[str, object]:
     }
 
 
-def _demo(config: MarketConfig) -> int:
-    engine = Engine(config)
+def _run(config: MarketConfig, data_dir: Path) -> int:
+    engine, journal = recover(config, data_dir)
+    print(f"bluebook: engine recovered at seq {engine.seq} from {data_dir}", file=sys.stderr)
+    sequencer = Sequencer(engine, journal)
+    if engine.seq == 0:
+        for result in sequencer.process(_demo_script(config)):
+            for event in result.events:
+                named = typed(event)
+                print(json.dumps({"event": type(named).__name__, **named.as_dict()}))
+    sequencer.snapshot(data_dir / "snapshots")
+    journal.close()
+    engine.validate()
+    for name, market in engine.markets.items():
+        bids, asks = market.book.depth()
+        if bids or asks:
+            print(json.dumps({"symbol": name, "bids": bids, "asks": asks}))
+    print(
+        "bluebook: journal and snapshot written; the API and settlement are not wired yet.", file=sys.stderr
+    )
+    return 0
+
+
+def _demo_script(config: MarketConfig) -> list[Command]:
     symbol = config.symbols[0]
     base, quote = config.asset(symbol.base), config.asset(symbol.quote)
     script: list[Command] = [
-        Deposit.of(
-            seq=0, ts=0, account=1, asset=quote.name, amount=10_000 * 10**quote.engine_decimals, ref="demo-1"
-        ),
-        Deposit.of(
-            seq=0, ts=0, account=2, asset=base.name, amount=10 * 10**base.engine_decimals, ref="demo-2"
-        ),
+        Deposit.of(account=1, asset=quote.name, amount=10_000 * 10**quote.engine_decimals, ref="demo-1"),
+        Deposit.of(account=2, asset=base.name, amount=10 * 10**base.engine_decimals, ref="demo-2"),
     ]
     mid = 25_000  # ticks
     for i, (account, side) in enumerate([(2, Side.SELL), (2, Side.SELL), (1, Side.BUY), (1, Side.BUY)]):
         offset = (i % 2 + 1) * (1 if side == Side.SELL else -1)
         script.append(_limit(account, symbol.name, side, mid + offset, 1_000))
     script.append(_limit(1, symbol.name, Side.BUY, mid + 2, 1_500, TimeInForce.IOC))
-    ts = 1_700_000_000_000_000_000
-    for seq, command in enumerate(script, 1):
-        for event in engine.apply(command.stamp(seq, ts + seq)):
-            named = typed(event)
-            print(json.dumps({"event": type(named).__name__, **named.as_dict()}))
-    engine.validate()
-    bids, asks = engine.book(symbol.name).depth()
-    print(json.dumps({"symbol": symbol.name, "bids": bids, "asks": asks}))
-    print("bluebook: the engine ran; persistence, API and settlement are not wired yet.", file=sys.stderr)
-    return 0
+    return script
 
 
 def _limit(
