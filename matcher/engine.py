@@ -15,7 +15,12 @@ Rules:
   cancels, expiries and STP release them. No balance goes negative; every asset is conserved.
 - A client order id is remembered per account for the retention window whether its order is
   open or done; a repeat inside the window returns ``Duplicate`` with the original's id and state.
-  Rejected orders do not take their client id.
+  Rejected orders do not take their client id. An id whose order is still open when its window
+  ends is kept one more window from then (checked again at its end), so an id is never forgotten
+  early: at least the window after placement and while open, at most one window after it closed.
+- Amend checks the new size against the symbol's maximums (lots already filled + new leaves
+  ≤ ``max_qty``; new leaves × new price ≤ ``max_notional``), not its minimums: a partly filled
+  order may be cut below ``min_qty``. Its hold changes before the book sees it.
 """
 
 from __future__ import annotations
