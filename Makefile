@@ -21,8 +21,8 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 lint: setup
-	$(BIN)/ruff check matcher store settlement api bluebook bench tests
-	$(BIN)/ruff format --check matcher store settlement api bluebook bench tests
+	$(BIN)/ruff check matcher store settlement api bluebook bench tests migrations
+	$(BIN)/ruff format --check matcher store settlement api bluebook bench tests migrations
 
 typecheck: setup
 	$(BIN)/mypy matcher

@@ -16,10 +16,14 @@ from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
+from sqlalchemy import create_engine
+
 from bluebook.markets import default_markets, load_markets
+from bluebook.rebuild import rebuild_store
 from bluebook.sequencer import Sequencer, recover
 from matcher import Command, Deposit, OrderType, PlaceOrder, Side, Stp, TimeInForce, typed
 from matcher.config import MarketConfig
+from store.migrate import upgrade
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,15 +32,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = commands.add_parser("run", help="start the system (for now: the engine and a demo session)")
     run.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
     run.add_argument("--data-dir", type=Path, default=Path("data"), help="journal and snapshots (./data)")
+    migrate = commands.add_parser("migrate", help="bring the SQL store's schema up to date")
+    migrate.add_argument("--data-dir", type=Path, default=Path("data"))
+    migrate.add_argument("--db-url", help="SQLAlchemy URL (default: an SQLite file in the data directory)")
+    rebuild = commands.add_parser("rebuild-store", help="rebuild the SQL projections from the journal")
+    rebuild.add_argument("--data-dir", type=Path, default=Path("data"))
+    rebuild.add_argument("--db-url", help="SQLAlchemy URL (default: an SQLite file in the data directory)")
+    rebuild.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
     markets = commands.add_parser("markets", help="print the configured markets")
     markets.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
     args = parser.parse_args(argv)
+    if args.command == "migrate":
+        upgrade(_db_url(args))
+        print(f"bluebook: store migrated ({_db_url(args)})", file=sys.stderr)
+        return 0
     config = load_markets(args.markets) if args.markets else default_markets()
+    if args.command == "rebuild-store":
+        url = _db_url(args)
+        upgrade(url)
+        seq = rebuild_store(config, args.data_dir / "journal", create_engine(url))
+        print(f"bluebook: projections rebuilt from the journal up to seq {seq}", file=sys.stderr)
+        return 0
     if args.command == "markets":
         for symbol in config.symbols:
             print(json.dumps({"symbol": symbol.name, **_describe(config, symbol.name)}))
         return 0
     return _run(config, args.data_dir)
+
+
+def _db_url(args: argparse.Namespace) -> str:
+    if args.db_url:
+        return str(args.db_url)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(args.data_dir / 'store.db').resolve()}"
 
 
 def _describe(config: MarketConfig, name: str) -> dict[str, object]:

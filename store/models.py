@@ -1,0 +1,226 @@
+"""SQL tables (SQLAlchemy 2.0), the same on SQLite and PostgreSQL.
+
+Two kinds of data live here (DESIGN.md, "The flow"):
+
+- Projections of the journal: ``orders``, ``order_history``, ``trades`` (their settlement columns
+  excepted), ``deposits``, ``withdrawals``, ``balances`` and ``projection_cursor``. They can always
+  be rebuilt from the journal (``bluebook rebuild-store``); never edit them by hand.
+- Records of their own that nothing can rebuild: ``accounts`` and ``api_keys`` (issued by the
+  API), ``settlement_batches``, ``settlement_batch_items`` and ``chain_cursors`` (the settlement
+  worker's truth), and the settlement columns of ``trades``.
+
+Amounts, prices and quantities are engine integers (int64 range, as in the journal), stored as
+BIGINT; decimals appear only at the API edge.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+# ----------------------------------------------------------------- reference data
+
+
+class Asset(Base):
+    __tablename__ = "assets"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    chain_decimals: Mapped[int] = mapped_column(Integer)
+    engine_decimals: Mapped[int] = mapped_column(Integer)
+    token_address: Mapped[str | None] = mapped_column(String(42))
+
+
+class Symbol(Base):
+    __tablename__ = "symbols"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    base: Mapped[str] = mapped_column(ForeignKey("assets.name"))
+    quote: Mapped[str] = mapped_column(ForeignKey("assets.name"))
+    tick_size: Mapped[int] = mapped_column(BigInteger)
+    lot_size: Mapped[int] = mapped_column(BigInteger)
+    maker_bps: Mapped[int] = mapped_column(Integer)
+    taker_bps: Mapped[int] = mapped_column(Integer)
+
+
+class Account(Base):
+    """An engine account id and the EVM address it belongs to."""
+
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    address: Mapped[str] = mapped_column(String(42), unique=True)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    label: Mapped[str] = mapped_column(String(64), default="")
+    scopes: Mapped[str] = mapped_column(String(64))
+    secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    ed25519_public_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    ip_allowlist: Mapped[str] = mapped_column(String(512), default="")
+    created_at_ns: Mapped[int] = mapped_column(BigInteger)
+    revoked_at_ns: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# ------------------------------------------------------------------ projections
+
+
+class Order(Base):
+    """Each order's current state, as of ``updated_seq``."""
+
+    __tablename__ = "orders"
+    order_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    symbol: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    client_order_id: Mapped[str | None] = mapped_column(String(64))
+    side: Mapped[int] = mapped_column(Integer)
+    order_type: Mapped[int] = mapped_column(Integer)
+    tif: Mapped[int] = mapped_column(Integer)
+    price: Mapped[int] = mapped_column(BigInteger)
+    qty: Mapped[int] = mapped_column(BigInteger)
+    leaves: Mapped[int] = mapped_column(BigInteger)
+    filled: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[int] = mapped_column(Integer)
+    created_seq: Mapped[int] = mapped_column(BigInteger)
+    updated_seq: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_orders_account_status", "account_id", "status"),
+        Index("ix_orders_account_client_id", "account_id", "client_order_id"),
+    )
+
+
+class OrderHistory(Base):
+    """Every change to an order, in sequence: accepted, filled, cancelled, amended.
+
+    Keyed by (seq, position of the change among that command's), so a rebuild gives equal rows.
+    """
+
+    __tablename__ = "order_history"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    order_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    change: Mapped[str] = mapped_column(String(16))
+    price: Mapped[int] = mapped_column(BigInteger)
+    qty: Mapped[int] = mapped_column(BigInteger)
+    leaves: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[int | None] = mapped_column(Integer)
+
+
+class Trade(Base):
+    """A fill. Settlement columns belong to the settlement worker, not to the projection."""
+
+    __tablename__ = "trades"
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    trade_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger, index=True)
+    taker_order_id: Mapped[int] = mapped_column(BigInteger)
+    maker_order_id: Mapped[int] = mapped_column(BigInteger)
+    taker_account: Mapped[int] = mapped_column(BigInteger, index=True)
+    maker_account: Mapped[int] = mapped_column(BigInteger, index=True)
+    taker_side: Mapped[int] = mapped_column(Integer)
+    price: Mapped[int] = mapped_column(BigInteger)
+    qty: Mapped[int] = mapped_column(BigInteger)
+    quote_qty: Mapped[int] = mapped_column(BigInteger)
+    taker_fee: Mapped[int] = mapped_column(BigInteger)
+    maker_fee: Mapped[int] = mapped_column(BigInteger)
+    settlement_status: Mapped[str] = mapped_column(String(12), default="unsettled", index=True)
+    batch_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Deposit(Base):
+    __tablename__ = "deposits"
+    ref: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    account_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    asset: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+
+class Withdrawal(Base):
+    __tablename__ = "withdrawals"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    asset: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    settlement_status: Mapped[str] = mapped_column(String(12), default="unsettled")
+    batch_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Balance(Base):
+    __tablename__ = "balances"
+    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    asset: Mapped[str] = mapped_column(String(32), primary_key=True)
+    available: Mapped[int] = mapped_column(BigInteger)
+    held: Mapped[int] = mapped_column(BigInteger)
+    updated_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProjectionCursor(Base):
+    """The last journal seq the projection tables include."""
+
+    __tablename__ = "projection_cursor"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+
+# ------------------------------------------------------------ settlement's own
+
+
+class SettlementBatch(Base):
+    __tablename__ = "settlement_batches"
+    batch_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    state: Mapped[str] = mapped_column(String(12), index=True)
+    item_count: Mapped[int] = mapped_column(Integer)
+    payload_hash: Mapped[str | None] = mapped_column(String(66))
+    nonce: Mapped[int | None] = mapped_column(BigInteger)
+    raw_tx: Mapped[bytes | None] = mapped_column(LargeBinary)
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    block_hash: Mapped[str | None] = mapped_column(String(66))
+    gas_used: Mapped[int | None] = mapped_column(BigInteger)
+    created_at_ns: Mapped[int] = mapped_column(BigInteger)
+    final_at_ns: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SettlementBatchItem(Base):
+    __tablename__ = "settlement_batch_items"
+    batch_id: Mapped[int] = mapped_column(ForeignKey("settlement_batches.batch_id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    symbol: Mapped[str | None] = mapped_column(String(32))
+    trade_id: Mapped[int | None] = mapped_column(BigInteger)
+    withdrawal_seq: Mapped[int | None] = mapped_column(BigInteger)
+    held: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ChainCursor(Base):
+    __tablename__ = "chain_cursors"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(String(66))
+
+
+#: Tables that derive from the journal and that ``rebuild-store`` may empty and refill.
+PROJECTION_TABLES = (Order, OrderHistory, Trade, Deposit, Withdrawal, Balance, ProjectionCursor)
