@@ -170,14 +170,15 @@ class Engine:
         kind, seq, ts = command[0], command[1], command[2]
         if seq != self.seq + 1 or ts < self.ts:
             raise SequenceError(f"command ({seq}, {ts}) does not follow ({self.seq}, {self.ts})")
-        self.seq = seq
-        self.ts = ts
         if ts < self._next_due and kind == PLACE_ORDER:
+            self.seq = seq
+            self.ts = ts
             return self._place(command)  # the hot path, without the general dispatch
         handler = self._handlers[kind] if type(kind) is int and 0 < kind < len(self._handlers) else None
         if handler is None:
-            self.seq = seq - 1  # refused before anything changed
             raise TypeError(f"not a command the engine knows: {command!r}")
+        self.seq = seq
+        self.ts = ts
         if ts >= self._next_due:
             return self._housekeeping(ts, seq) + handler(command)
         return handler(command)
@@ -215,6 +216,7 @@ class Engine:
             and tif == GTC
             and not post_only
             and type(qty) is int
+            and type(price) is int
             and min_qty <= qty <= max_qty
             and price > 0
             and stp in _VALID_STP
@@ -241,8 +243,6 @@ class Engine:
         else:
             return self._reject(seq, symbol, seq, account, Reject.INVALID_SIDE, cid)
         notional = price * qty * k
-        if type(notional) is not int:  # qty is an int: a price that is not makes this not one
-            return self._reject(seq, symbol, seq, account, Reject.INVALID_PRICE, cid)
         if notional < min_notional or notional > max_notional:
             code = Reject.NOTIONAL_BELOW_MIN if notional < min_notional else Reject.NOTIONAL_ABOVE_MAX
             return self._reject(seq, symbol, seq, account, code, cid)
@@ -456,8 +456,7 @@ class Engine:
         """Give back to available what ``qty`` lots of an order at ``price`` held."""
         _, base_slot, quote_slot, lot, k, max_fee, _, _, _, _ = hot
         if side == BUY:
-            cost = price * k
-            amount = qty * (cost + -(-cost * max_fee // 10_000))
+            amount = qty * buy_hold_per_lot(price, k, max_fee)
             row[quote_slot + 1] -= amount
             row[quote_slot] += amount
         else:

@@ -335,3 +335,18 @@ def test_market_config_refuses_a_lot_that_is_not_a_whole_quote_unit() -> None:
             assets=(AssetConfig("TSLAx", 18, 9), AssetConfig("WBTC", 8, 8)),
             symbols=(SymbolConfig("TSLAx-WBTC", "TSLAx", "WBTC", tick_size=100, lot_size=10**6),),
         )
+
+
+def test_a_price_of_the_wrong_type_is_rejected_not_raised(run: Driver) -> None:
+    before = run.state()
+    for price in ("25000", 250.0):
+        events = run.place(1, BUY, price, 10)
+        assert [type(e) for e in events] == [Rejected] and events[0].code == Reject.INVALID_PRICE
+    assert run.state() == before
+
+
+def test_an_unknown_command_is_refused_and_changes_nothing(run: Driver) -> None:
+    seq, ts = run.engine.seq, run.engine.ts
+    with pytest.raises(TypeError):
+        run.engine.apply((99, seq + 1, ts + 5))
+    assert (run.engine.seq, run.engine.ts) == (seq, ts)
