@@ -75,9 +75,11 @@ def encode(command: tuple[Any, ...]) -> bytes:
                 raise CodecError(f"missing string in {command!r}")
             parts.append(b"\xff")
             continue
-        data = value.encode("utf-8") if type(value) is str else b"\xff" * 256
+        if type(value) is not str:
+            raise CodecError(f"expected a string, got {value!r} in {command!r}")
+        data = value.encode("utf-8")
         if len(data) >= _NONE:
-            raise CodecError(f"string field too long or not a string: {value!r}")
+            raise CodecError(f"string field longer than {_NONE - 1} bytes: {value[:40]!r}...")
         parts.append(bytes((len(data),)))
         parts.append(data)
     return b"".join(parts)

@@ -70,7 +70,15 @@ def test_damaged_payloads_are_refused(payload: bytes) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [(1, 2, 3), (7, 1, 2.5), (7, 2**63, 0), (3, 1, 2, 3, None), (3, 1, 2, 3, "x" * 300), (99, 1, 2)],
+    [
+        (1, 2, 3),
+        (7, 1, 2.5),
+        (7, 2**63, 0),
+        (3, 1, 2, 3, None),
+        (3, 1, 2, 3, "x" * 300),
+        (3, 1, 2, 3, 4),
+        (99, 1, 2),
+    ],
 )
 def test_a_command_that_does_not_fit_its_schema_is_refused(command: tuple) -> None:
     with pytest.raises(CodecError):
