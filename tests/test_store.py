@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine as Database
 from sqlalchemy import inspect, select, update
 
@@ -73,9 +74,5 @@ def test_the_projection_resumes_from_its_cursor(database: Database) -> None:
     projection.write([(1, [event])])
     again = Projection(database)
     assert again.seq == 1
-    try:
+    with pytest.raises(ValueError, match="written already"):
         again.write([(1, [event])])
-    except ValueError as error:
-        assert "written already" in str(error)
-    else:
-        raise AssertionError("a seq written twice must be refused")
