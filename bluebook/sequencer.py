@@ -16,11 +16,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from matcher.commands import stamp
 from matcher.config import MarketConfig
 from matcher.engine import Engine
 from matcher.snapshot import export_state, restore
@@ -34,16 +32,14 @@ log = logging.getLogger(__name__)
 Events = list[tuple[Any, ...]]
 
 
-@dataclass(frozen=True)
-class Result:
-    """One command's outcome: the stamped command and its events, or why it was refused."""
-
-    command: tuple[Any, ...] | None
-    events: Events
-    error: str | None = None
+#: One command's outcome: ``(stamped command, its events)``, or ``(None, why)`` for a command the
+#: journal cannot hold (a field of the wrong type or size); such a command takes no seq.
+Ack = tuple[tuple[Any, ...] | None, Events | str]
 
 
 class Sequencer:
+    """The one writer. Not thread-safe: one thread owns it (``bluebook.node``)."""
+
     def __init__(
         self,
         engine: Engine,
@@ -55,23 +51,35 @@ class Sequencer:
         self.journal = journal
         self.clock = clock
 
-    def process(self, commands: Iterable[tuple[Any, ...]]) -> list[Result]:
-        """Stamp, journal and apply each command; commit once; return the results (the acks)."""
-        results: list[Result] = []
+    def process(self, commands: Iterable[tuple[Any, ...]]) -> list[Ack]:
+        """Stamp, journal and apply each command, commit, and return the acks.
+
+        Under the ``always`` policy each command is committed (synced) before the next is
+        applied; otherwise the whole call is one group commit.
+        """
+        acks: list[Ack] = []
         engine = self.engine
+        apply = engine.apply
+        journal = self.journal
+        append = journal.append
+        clock = self.clock
+        each = journal.policy is FsyncPolicy.ALWAYS
         for command in commands:
             seq = engine.seq + 1
-            ts = max(self.clock(), engine.ts)
-            stamped = stamp(command, seq, ts)
+            now = clock()
+            ts = now if now > engine.ts else engine.ts
+            stamped = (command[0], seq, ts, *command[3:])
             try:
                 payload = encode(stamped)
             except CodecError as error:
-                results.append(Result(None, [], f"malformed command: {error}"))
+                acks.append((None, f"malformed command: {error}"))
                 continue
-            self.journal.append(seq, payload, ts)
-            results.append(Result(stamped, engine.apply(stamped)))
-        self.journal.commit()
-        return results
+            append(seq, payload, ts)
+            acks.append((stamped, apply(stamped)))
+            if each:
+                journal.commit()
+        journal.commit()
+        return acks
 
     def snapshot(self, directory: Path, keep: int = 3) -> Path:
         """Write the engine's state (everything journaled so far is committed first)."""

@@ -2,8 +2,12 @@
 
 A payload is the command kind (1 byte), then the command's fixed-width fields packed
 little-endian with ``struct`` (integers as int64, bools and small enums as one byte), then its
-strings, each as a 1-byte length + UTF-8 (an optional string uses 255 for None). One ``struct``
-call per command keeps encoding well under a microsecond.
+strings, each as a 1-byte length + UTF-8 (an optional string uses 255 for None).
+
+Speed: the journal sits on the order path, so each kind gets its own encoder and decoder, made
+once from its layout below (one ``struct`` call, no loop over fields). Name fields (symbol,
+asset) come from a small set, so their encoded bytes and decoded strings are cached; a decoded
+name is then the same ``str`` object each time, whose hash is already known.
 
 Format version 1. Compatibility rule: a later version may add command kinds, and may append
 fields to a kind only behind a new kind number; it never changes an existing layout, so every
@@ -15,6 +19,7 @@ limits are far inside both.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
 
@@ -22,112 +27,197 @@ from matcher.commands import CommandKind
 
 FORMAT_VERSION = 1
 _NONE = 255
+#: At most this many distinct names are cached (symbols and assets are a few dozen).
+_NAME_CACHE_LIMIT = 4096
 
-#: Per kind: the struct of its fixed fields (kind first) and the positions of its string fields
-#: in the command tuple, with whether each may be None.
-_LAYOUTS: dict[int, tuple[struct.Struct, tuple[int, ...], tuple[tuple[int, bool], ...]]] = {}
-#: Per kind, a C-level getter of its fixed fields after kind, in struct order.
-_FIXED: dict[int, Any] = {}
-
-
-def _layout(kind: CommandKind, fields: str) -> None:
-    """``fields`` codes each slot after kind: ``q`` int64, ``B`` byte, ``S`` string, ``O`` optional."""
-    fixed = "".join(code for code in fields if code not in "SO")
-    numbers = tuple(i + 1 for i, code in enumerate(fields) if code not in "SO")
-    strings = tuple((i + 1, code == "O") for i, code in enumerate(fields) if code in "SO")
-    _LAYOUTS[int(kind)] = (struct.Struct("<B" + fixed), numbers, strings)
-    _FIXED[int(kind)] = itemgetter(*numbers) if len(numbers) > 1 else (lambda c, i=numbers[0]: (c[i],))
-
-
-# Slots in schema order (matcher.commands): seq, ts, account, then the command's own.
-_layout(CommandKind.PLACE_ORDER, "qqqSBBqqBBBOq")
-_layout(CommandKind.CANCEL_ORDER, "qqqSqO")
-_layout(CommandKind.CANCEL_ALL, "qqqS")
-_layout(CommandKind.AMEND_ORDER, "qqqSqqq")
-_layout(CommandKind.DEPOSIT, "qqqSqS")
-_layout(CommandKind.WITHDRAW, "qqqSq")
-_layout(CommandKind.TICK, "qq")
+Encoder = Callable[[tuple[Any, ...]], bytes]
+Decoder = Callable[[bytes], tuple[Any, ...]]
 
 
 class CodecError(ValueError):
     """A payload that does not decode, or a command that cannot be encoded."""
 
 
+_ENCODERS: dict[int, Encoder] = {}
+_DECODERS: dict[int, Decoder] = {}
+_encoded_names: dict[str, bytes] = {}
+_decoded_names: dict[bytes, str] = {}
+
+
 def encode(command: tuple[Any, ...]) -> bytes:
     """The payload of a stamped command (a typed command or a plain tuple of its layout)."""
-    layout = _LAYOUTS.get(command[0]) if command else None
-    if layout is None:
+    encoder = _ENCODERS.get(command[0]) if command else None
+    if encoder is None:
         raise CodecError(f"not an encodable command: {command!r}")
-    packer, numbers, strings = layout
-    if len(command) != 1 + len(numbers) + len(strings):
-        raise CodecError(f"wrong number of fields: {command!r}")
     try:
-        head = packer.pack(command[0], *_FIXED[command[0]](command))
-    except struct.error as error:
+        return encoder(command)
+    except (struct.error, IndexError, TypeError, ValueError) as error:
         raise CodecError(f"{error}: {command!r}") from None
-    if not strings:
-        return head
-    parts = [head]
-    for index, optional in strings:
-        value = command[index]
-        if value is None:
-            if not optional:
-                raise CodecError(f"missing string in {command!r}")
-            parts.append(b"\xff")
-            continue
-        if type(value) is not str:
-            raise CodecError(f"expected a string, got {value!r} in {command!r}")
-        data = value.encode("utf-8")
-        if len(data) >= _NONE:
-            raise CodecError(f"string field longer than {_NONE - 1} bytes: {value[:40]!r}...")
-        parts.append(bytes((len(data),)))
-        parts.append(data)
-    return b"".join(parts)
 
 
 def decode(payload: bytes) -> tuple[Any, ...]:
     """The command a payload holds, as a plain tuple of its schema's layout."""
-    layout = _LAYOUTS.get(payload[0]) if payload else None
-    if layout is None:
+    decoder = _DECODERS.get(payload[0]) if payload else None
+    if decoder is None:
         raise CodecError(f"unknown command kind in {payload[:1]!r}")
-    unpacker, numbers, strings = layout
     try:
-        fixed = unpacker.unpack_from(payload)
+        return decoder(payload)
     except struct.error:
         raise CodecError("payload ends inside its fixed fields") from None
-    if not strings:
-        if len(payload) != unpacker.size:
-            raise CodecError("bytes left over after the fixed fields")
-        return fixed
-    values: list[Any] = [None] * (1 + len(numbers) + len(strings))
-    values[0] = fixed[0]
-    for index, value in zip(numbers, fixed[1:], strict=True):
-        values[index] = value
-    pos = unpacker.size
-    try:
-        for index, optional in strings:
-            size = payload[pos]
-            pos += 1
-            if size == _NONE:
-                if not optional:
-                    raise CodecError("None in a string field that needs a value")
-                continue
-            end = pos + size
-            if end > len(payload):
-                raise CodecError("string runs past the payload")
-            values[index] = payload[pos:end].decode("utf-8")
-            pos = end
     except IndexError:
         raise CodecError("payload ends inside a string field") from None
     except UnicodeDecodeError as error:
         raise CodecError(f"bad UTF-8 in a string field: {error}") from None
-    if pos != len(payload):
-        raise CodecError(f"{len(payload) - pos} bytes left over")
-    post_only = _BOOL_FIELDS.get(values[0])
-    if post_only is not None:
-        values[post_only] = bool(values[post_only])
-    return tuple(values)
 
 
-#: Bool fields travel as a byte; decode turns them back into bools.
-_BOOL_FIELDS = {int(CommandKind.PLACE_ORDER): 10}
+# ------------------------------------------------------------------------------- strings
+
+
+def _text(value: Any) -> bytes:
+    """A string field's bytes: length + UTF-8."""
+    if type(value) is not str:
+        raise TypeError(f"expected a string, got {value!r}")
+    data = value.encode("utf-8")
+    if len(data) >= _NONE:
+        raise ValueError(f"string field longer than {_NONE - 1} bytes: {value[:40]!r}...")
+    return bytes((len(data),)) + data
+
+
+def _optional_text(value: Any) -> bytes:
+    """An optional string field's bytes: the None marker, or as ``_text``."""
+    return b"\xff" if value is None else _text(value)
+
+
+def _name(value: Any) -> bytes:
+    """A name field's bytes (as ``_text``), cached."""
+    cached = _encoded_names.get(value)
+    if cached is None:
+        cached = _text(value)
+        if len(_encoded_names) < _NAME_CACHE_LIMIT:
+            _encoded_names[value] = cached
+    return cached
+
+
+def _read_bytes(payload: bytes, pos: int) -> tuple[bytes | None, int]:
+    """The raw bytes of the string field at ``pos`` (None for the None marker), and the end."""
+    size = payload[pos]
+    pos += 1
+    if size == _NONE:
+        return None, pos
+    end = pos + size
+    if end > len(payload):
+        raise CodecError("string runs past the payload")
+    return payload[pos:end], end
+
+
+def _read_text(payload: bytes, pos: int) -> tuple[str, int]:
+    raw, end = _read_bytes(payload, pos)
+    if raw is None:
+        raise CodecError("None in a string field that needs a value")
+    return raw.decode("utf-8"), end
+
+
+def _read_optional_text(payload: bytes, pos: int) -> tuple[str | None, int]:
+    raw, end = _read_bytes(payload, pos)
+    return (None if raw is None else raw.decode("utf-8")), end
+
+
+def _read_name(payload: bytes, pos: int) -> tuple[str, int]:
+    """As ``_read_text``, the same ``str`` object for the same name (cached)."""
+    raw, end = _read_bytes(payload, pos)
+    text = _decoded_names.get(raw) if raw is not None else None
+    if text is None:
+        text, end = _read_text(payload, pos)
+        if len(_decoded_names) < _NAME_CACHE_LIMIT:
+            _decoded_names[text.encode("utf-8")] = text
+    return text, end
+
+
+_READERS = {"N": _read_name, "S": _read_text, "O": _read_optional_text}
+
+
+# ------------------------------------------------------------------------------- layouts
+
+
+def _layout(kind: CommandKind, fields: str) -> None:
+    """Register a kind. ``fields`` codes each slot after kind: ``q`` int64, ``B`` a byte, ``?`` a
+    bool (one byte, 0 or 1), ``N`` a name (a string, cached), ``S`` a string, ``O`` an optional
+    string."""
+    size = 1 + len(fields)
+    numbers = (0, *(i + 1 for i, code in enumerate(fields) if code in "qB?"))
+    strings = tuple((i + 1, code) for i, code in enumerate(fields) if code in "NSO")
+    packer = struct.Struct("<B" + "".join(code for code in fields if code in "qB?"))
+    fixed = itemgetter(*numbers)
+    pack = packer.pack
+
+    writers = tuple((index, _name if code == "N" else _optional_text if code == "O" else _text)
+                    for index, code in strings)  # fmt: skip
+
+    if not writers:
+
+        def encode_kind(command: tuple[Any, ...]) -> bytes:
+            if len(command) != size:
+                raise ValueError(f"{len(command)} fields where {size} were expected")
+            return pack(*fixed(command))
+
+    elif len(writers) == 1:
+        ((at, write),) = writers
+
+        def encode_kind(command: tuple[Any, ...]) -> bytes:
+            if len(command) != size:
+                raise ValueError(f"{len(command)} fields where {size} were expected")
+            return pack(*fixed(command)) + write(command[at])
+
+    else:
+        (first_at, write_first), (second_at, write_second) = writers
+
+        def encode_kind(command: tuple[Any, ...]) -> bytes:
+            if len(command) != size:
+                raise ValueError(f"{len(command)} fields where {size} were expected")
+            return pack(*fixed(command)) + write_first(command[first_at]) + write_second(command[second_at])
+
+    readers = tuple(_READERS[code] for _, code in strings)
+    cuts = tuple(sum(1 for n in numbers if n < index) for index, _ in strings)
+    fixed_size = packer.size
+    unpack = packer.unpack_from
+
+    if not readers:
+
+        def decode_kind(payload: bytes) -> tuple[Any, ...]:
+            if len(payload) != fixed_size:
+                raise CodecError("the payload's size does not match its kind")
+            return unpack(payload)
+
+    elif len(readers) == 1:
+        (read,), (cut,) = readers, cuts
+
+        def decode_kind(payload: bytes) -> tuple[Any, ...]:
+            values = unpack(payload)
+            text, end = read(payload, fixed_size)
+            if end != len(payload):
+                raise CodecError(f"{len(payload) - end} bytes left over")
+            return (*values[:cut], text, *values[cut:])
+
+    else:
+        (read_first, read_second), (first_cut, second_cut) = readers, cuts
+
+        def decode_kind(payload: bytes) -> tuple[Any, ...]:
+            values = unpack(payload)
+            first, pos = read_first(payload, fixed_size)
+            second, end = read_second(payload, pos)
+            if end != len(payload):
+                raise CodecError(f"{len(payload) - end} bytes left over")
+            return (*values[:first_cut], first, *values[first_cut:second_cut], second, *values[second_cut:])
+
+    _ENCODERS[int(kind)] = encode_kind
+    _DECODERS[int(kind)] = decode_kind
+
+
+# Slots in schema order (matcher.commands): seq, ts, account, then the command's own.
+_layout(CommandKind.PLACE_ORDER, "qqqNBBqqB?BOq")
+_layout(CommandKind.CANCEL_ORDER, "qqqNqO")
+_layout(CommandKind.CANCEL_ALL, "qqqN")
+_layout(CommandKind.AMEND_ORDER, "qqqNqqq")
+_layout(CommandKind.DEPOSIT, "qqqNqS")
+_layout(CommandKind.WITHDRAW, "qqqNq")
+_layout(CommandKind.TICK, "qq")

@@ -2,8 +2,10 @@
 
 Layout: a directory of segments named ``{first_seq:020d}.journal``. A segment starts with a
 header (magic ``BBJL``, format version, first seq) and holds records, each
-``[payload length u32][crc32 u32][seq i64][payload]``, the CRC covering seq and payload. Payloads
-are ``store.codec`` bytes. Sequence numbers rise by exactly 1 across records and segments.
+``[payload length u32][crc32 of the payload u32][payload]``. Payloads are ``store.codec`` bytes.
+Sequence numbers rise by exactly 1 across records and segments, so a record's seq is its
+segment's first seq plus its position, and is not stored again (the payload's own command carries
+it, and recovery checks that the two agree).
 
 Writing: ``append`` buffers a record; ``commit`` writes every buffered record with one ``write``
 and, under the fsync policy, one ``fsync`` (group commit): ``always`` syncs every commit, ``batch``
@@ -25,17 +27,17 @@ from __future__ import annotations
 
 import os
 import struct
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from io import BufferedWriter
 from pathlib import Path
+from zlib import crc32
 
 FORMAT_VERSION = 1
 MAGIC = b"BBJL"
 HEADER = struct.Struct("<4sHq")  # magic, format version, first seq in the segment
-RECORD = struct.Struct("<IIq")  # payload length, crc32(seq + payload), seq
+RECORD = struct.Struct("<II")  # payload length, crc32(payload)
 SUFFIX = ".journal"
 MAX_PAYLOAD = 1 << 20
 
@@ -75,23 +77,18 @@ def segments(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob(f"*{SUFFIX}") if p.stem.isdigit())
 
 
-def _pack(seq: int, payload: bytes) -> bytes:
-    seq_bytes = seq.to_bytes(8, "little", signed=True)
-    return RECORD.pack(len(payload), zlib.crc32(payload, zlib.crc32(seq_bytes)), seq) + payload
-
-
-def _parse(data: bytes | memoryview, offset: int) -> tuple[int, bytes, int] | None:
-    """(seq, payload, next offset) of a sound record at ``offset``, or None if it is not one."""
+def _parse(data: bytes | memoryview, offset: int) -> tuple[bytes, int] | None:
+    """(payload, next offset) of a sound record at ``offset``, or None if it is not one."""
     end = offset + RECORD.size
     if end > len(data):
         return None
-    length, crc, seq = RECORD.unpack_from(data, offset)
+    length, crc = RECORD.unpack_from(data, offset)
     if length > MAX_PAYLOAD or end + length > len(data):
         return None
     payload = bytes(data[end : end + length])
-    if zlib.crc32(payload, zlib.crc32(seq.to_bytes(8, "little", signed=True))) != crc:
+    if crc32(payload) != crc:
         return None
-    return seq, payload, end + length
+    return payload, end + length
 
 
 def _scan(path: Path, data: bytes, expect_seq: int | None, last: bool) -> tuple[list[tuple[int, bytes]], int]:
@@ -117,10 +114,8 @@ def _scan(path: Path, data: bytes, expect_seq: int | None, last: bool) -> tuple[
             if last and not any(_parse(data, later) for later in range(offset + 1, len(data))):
                 return records, offset  # a torn write: nothing sound follows
             raise JournalCorrupt(path, offset, "damaged record")
-        seq, payload, following = parsed
-        if seq != next_seq:
-            raise JournalCorrupt(path, offset, f"seq {seq} where {next_seq} was expected")
-        records.append((seq, payload))
+        payload, following = parsed
+        records.append((next_seq, payload))
         next_seq += 1
         offset = following
     return records, offset
@@ -183,7 +178,7 @@ class JournalWriter:
         next_seq: int,
         policy: FsyncPolicy | str = FsyncPolicy.BATCH,
         segment_bytes: int = 64 << 20,
-        batch_records: int = 256,
+        batch_records: int = 1024,
         batch_ns: int = 2_000_000,
         fresh_segment: bool = False,
     ) -> None:
@@ -196,7 +191,7 @@ class JournalWriter:
         self.batch_records = batch_records
         self.batch_ns = batch_ns
         self.next_seq = next_seq
-        self._pending: list[bytes] = []
+        self._pending: list[bytes] = []  # header, payload, header, payload, ...
         self._oldest_ns = 0
         paths = segments(directory)
         if paths and not fresh_segment:
@@ -210,9 +205,11 @@ class JournalWriter:
             raise ValueError(f"journal expects seq {self.next_seq}, got {seq}")
         if len(payload) > MAX_PAYLOAD:
             raise ValueError("payload too large for a journal record")
-        if not self._pending:
+        pending = self._pending
+        if not pending:
             self._oldest_ns = now_ns
-        self._pending.append(_pack(seq, payload))
+        pending.append(RECORD.pack(len(payload), crc32(payload)))
+        pending.append(payload)
         self.next_seq = seq + 1
 
     def due(self, now_ns: int) -> bool:
@@ -220,7 +217,7 @@ class JournalWriter:
             return False
         if self.policy is FsyncPolicy.ALWAYS:
             return True
-        return len(self._pending) >= self.batch_records or now_ns - self._oldest_ns >= self.batch_ns
+        return len(self._pending) >= 2 * self.batch_records or now_ns - self._oldest_ns >= self.batch_ns
 
     def commit(self) -> int:
         """Write every buffered record (one write, one fsync unless ``off``); return how many."""
@@ -231,7 +228,7 @@ class JournalWriter:
         self._file.flush()
         if self.policy is not FsyncPolicy.OFF:
             os.fsync(self._file.fileno())
-        count = len(pending)
+        count = len(pending) // 2
         self._pending = []
         if self._file.tell() >= self.segment_bytes:
             self._file.close()

@@ -1,4 +1,4 @@
-"""Run the Alembic migrations in ``migrations/`` against a database URL."""
+"""Run the Alembic migrations in ``migrations/`` against a database (a URL or an engine)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import Engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -17,6 +18,16 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` to ``revision`` (the newest by default)."""
-    command.upgrade(alembic_config(url), revision)
+def upgrade(database: str | Engine, revision: str = "head") -> None:
+    """Bring the database to ``revision`` (the newest by default).
+
+    Given an engine, the migration runs on one of its connections, so its connect arguments
+    (a PostgreSQL ``search_path``, say) apply.
+    """
+    if isinstance(database, str):
+        command.upgrade(alembic_config(database), revision)
+        return
+    config = alembic_config(database.url.render_as_string(hide_password=False))
+    with database.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)

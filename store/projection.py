@@ -17,8 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, delete, select, update
 
 from matcher.book import CANCELLED as STATUS_CANCELLED
 from matcher.book import EXPIRED as STATUS_EXPIRED
@@ -27,6 +26,7 @@ from matcher.book import NEW as STATUS_NEW
 from matcher.book import PARTIALLY_FILLED as STATUS_PARTIAL
 from matcher.enums import CancelReason
 from matcher.events import ACCEPTED, AMENDED, CANCELLED, DEPOSITED, FILL, WITHDRAWN
+from store.bulk import insert_rows, upsert_rows
 from store.models import Deposit, Order, OrderHistory, ProjectionCursor, Trade, Withdrawal
 
 CURSOR = "engine"
@@ -67,17 +67,15 @@ class Projection:
         if seq == self.seq:
             return self.seq
         with self.db.begin() as connection:
-            if touched:
-                _upsert(connection, Order.__table__, list(touched.values()), ["order_id"])
+            upsert_rows(connection, Order.__table__, list(touched.values()), ["order_id"])
             for table, rows in (
                 (OrderHistory, history),
                 (Trade, trades),
                 (Deposit, deposits),
                 (Withdrawal, withdrawals),
             ):
-                if rows:
-                    connection.execute(insert(table.__table__), rows)
-            _upsert(connection, ProjectionCursor.__table__, [{"name": CURSOR, "seq": seq}], ["name"])
+                insert_rows(connection, table.__table__, rows)
+            upsert_rows(connection, ProjectionCursor.__table__, [{"name": CURSOR, "seq": seq}], ["name"])
         for order_id, row in touched.items():
             if row["status"] in OPEN:
                 self.open_orders[order_id] = row
@@ -145,13 +143,6 @@ class Projection:
         if row is None:
             row = touched[order_id] = dict(self.open_orders[order_id])
         return row
-
-
-def _upsert(connection: Any, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
-    dialect = connection.dialect.name
-    statement = (postgresql if dialect == "postgresql" else sqlite).insert(table).values(rows)
-    columns = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
-    connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=columns))
 
 
 def clear_projections(db: Engine) -> dict[tuple[str, int], dict[str, Any]]:

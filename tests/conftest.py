@@ -36,14 +36,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     db = create_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
     try:
-        with db.begin() as connection:
-            from alembic import command
-
-            from store.migrate import alembic_config
-
-            config = alembic_config(POSTGRES_URL)
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        upgrade(db)
         yield db
     finally:
         db.dispose()

@@ -30,7 +30,7 @@ def main(data_dir: Path, events: int, seed: int, snapshot_every: int) -> None:
     stream = commands(events, seed)[engine.seq :]
     for start in range(0, len(stream), 50):
         results = sequencer.process(stream[start : start + 50])
-        print(results[-1].command[1], flush=True)  # acknowledged: committed
+        print(results[-1][0][1], flush=True)  # acknowledged: committed
         if snapshot_every and engine.seq % snapshot_every < 50:
             sequencer.snapshot(data_dir / "snapshots")
     journal.close()

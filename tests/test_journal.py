@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from store.journal import HEADER, JournalCorrupt, JournalWriter, read, recover, segments
+from store.journal import HEADER, RECORD, JournalCorrupt, JournalWriter, read, recover, segments
 
 
 def write(directory: Path, count: int, *, first: int = 1, segment_bytes: int = 1 << 20) -> None:
@@ -65,7 +65,7 @@ def test_a_torn_tail_cut_at_every_byte_of_the_last_record_recovers_to_the_one_be
     write(source, 5)
     (segment,) = segments(source)
     whole = segment.read_bytes()
-    last_start = len(whole) - (16 + len(b"payload 5"))
+    last_start = len(whole) - (RECORD.size + len(b"payload 5"))
     for cut in range(last_start, len(whole)):
         directory = tmp_path / f"cut{cut}"
         shutil.copytree(source, directory)
@@ -89,8 +89,8 @@ def test_a_damaged_record_in_the_middle_stops_recovery_naming_segment_and_offset
     write(tmp_path, 10)
     (segment,) = segments(tmp_path)
     data = bytearray(segment.read_bytes())
-    third = HEADER.size + 2 * (16 + len(b"payload 1"))
-    data[third + 20] ^= 0xFF  # a payload byte of record 3
+    third = HEADER.size + 2 * (RECORD.size + len(b"payload 1"))
+    data[third + RECORD.size + 2] ^= 0xFF  # a payload byte of record 3
     segment.write_bytes(bytes(data))
     with pytest.raises(JournalCorrupt) as error:
         recover(tmp_path)

@@ -92,4 +92,4 @@ def test_time_never_goes_backwards(tmp_path: Path) -> None:
     times = iter([5_000, 4_000, 6_000])
     sequencer = Sequencer(engine, journal, clock=lambda: next(times))
     results = sequencer.process(bench._deposits()[:3])
-    assert [r.command[2] for r in results] == [5_000, 5_000, 6_000]
+    assert [command[2] for command, _ in results] == [5_000, 5_000, 6_000]

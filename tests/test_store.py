@@ -41,7 +41,7 @@ def test_a_rebuilt_projection_equals_the_live_one(database: Database, tmp_path: 
     stream = commands(3_000, 4)
     for start in range(0, len(stream), 250):
         results = sequencer.process(stream[start : start + 250])
-        projection.write([(r.command[1], r.events) for r in results if r.command is not None])
+        projection.write([(command[1], events) for command, events in results if command is not None])
     journal.close()
     live = dump(database)
     assert live["trades"] and live["orders"] and live["deposits"]
