@@ -25,7 +25,7 @@ from matcher.snapshot import export_state, restore
 from store.codec import CodecError, decode, encode
 from store.journal import FsyncPolicy, JournalWriter, read
 from store.journal import recover as recover_journal
-from store.snapshots import latest_snapshot, retire_snapshots, write_snapshot
+from store.snapshots import latest_snapshot, write_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +81,10 @@ class Sequencer:
         journal.commit()
         return acks
 
-    def snapshot(self, directory: Path, keep: int = 3) -> Path:
+    def snapshot(self, directory: Path) -> Path:
         """Write the engine's state (everything journaled so far is committed first)."""
         self.journal.commit()
-        path = write_snapshot(directory, export_state(self.engine))
-        retire_snapshots(directory, keep)
-        return path
+        return write_snapshot(directory, export_state(self.engine))
 
 
 def recover(

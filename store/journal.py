@@ -121,9 +121,12 @@ def _scan(path: Path, data: bytes, expect_seq: int | None, last: bool) -> tuple[
     return records, offset
 
 
-def read(directory: Path, after_seq: int = 0) -> Iterator[tuple[int, bytes]]:
-    """Every (seq, payload) with seq > ``after_seq``, in order; a torn tail is left out."""
-    paths = segments(directory)
+def read(directory: Path, after_seq: int = 0, *, archive: Path | None = None) -> Iterator[tuple[int, bytes]]:
+    """Every (seq, payload) with seq > ``after_seq``, in order; a torn tail is left out.
+
+    ``archive``: a directory of older, retired segments (``store.retention``) read first.
+    """
+    paths = (segments(archive) if archive is not None else []) + segments(directory)
     expect: int | None = None
     for index, path in enumerate(paths):
         following = paths[index + 1] if index + 1 < len(paths) else None

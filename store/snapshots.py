@@ -46,9 +46,12 @@ def snapshots(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob(f"*{SUFFIX}") if p.stem.isdigit())
 
 
-def latest_snapshot(directory: Path) -> dict[str, Any] | None:
-    """The newest snapshot whose body matches its hash, or None."""
+def latest_snapshot(directory: Path, *, at_most: int | None = None) -> dict[str, Any] | None:
+    """The newest snapshot whose body matches its hash (and whose seq is at most ``at_most``,
+    if given), or None."""
     for path in reversed(snapshots(directory)):
+        if at_most is not None and int(path.stem) > at_most:
+            continue
         try:
             head, _, body = path.read_bytes().partition(b"\n")
             header = json.loads(head)
@@ -59,11 +62,3 @@ def latest_snapshot(directory: Path) -> dict[str, Any] | None:
         except (OSError, ValueError, KeyError) as error:
             log.warning("skipping damaged snapshot %s: %s", path.name, error)
     return None
-
-
-def retire_snapshots(directory: Path, keep: int) -> list[Path]:
-    """Delete all but the newest ``keep`` snapshots; return what was deleted."""
-    old = snapshots(directory)[:-keep] if keep > 0 else []
-    for path in old:
-        path.unlink()
-    return old

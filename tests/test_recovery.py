@@ -18,8 +18,8 @@ from store.journal import JournalWriter
 from tests.crash_child import clock_from, commands
 
 ROOT = Path(__file__).resolve().parent.parent
-EVENTS = 20_000 if not os.environ.get("BLUEBOOK_SOAK") else 100_000
-KILLS = 5 if not os.environ.get("BLUEBOOK_SOAK") else 20
+EVENTS = 100_000 if not os.environ.get("BLUEBOOK_SOAK") else 300_000
+KILLS = 20 if not os.environ.get("BLUEBOOK_SOAK") else 50
 
 
 def clean_hashes(events: int, seed: int, wanted: set[int]) -> dict[int, str]:
@@ -37,9 +37,11 @@ def clean_hashes(events: int, seed: int, wanted: set[int]) -> dict[int, str]:
 def test_kill_9_at_seeded_points_loses_nothing_acknowledged(tmp_path: Path) -> None:
     rng = random.Random(2026)
     data_dir = tmp_path / "data"
+    total = len(commands(EVENTS, 5))
+    kill_points = sorted(rng.sample(range(1, total), KILLS))
     acked = 0
     recovered: dict[int, str] = {}  # seq after each restart -> its state hash
-    for kill in range(KILLS):
+    for kill, kill_at in enumerate(kill_points):
         child = subprocess.Popen(
             [sys.executable, str(ROOT / "tests" / "crash_child.py"), str(data_dir), str(EVENTS), "5", "5000"],
             cwd=ROOT,
@@ -48,7 +50,7 @@ def test_kill_9_at_seeded_points_loses_nothing_acknowledged(tmp_path: Path) -> N
             text=True,
         )
         assert child.stdout is not None
-        for _ in range(rng.randint(2, 40)):
+        while acked < kill_at:
             line = child.stdout.readline()
             if not line:
                 break
@@ -64,7 +66,7 @@ def test_kill_9_at_seeded_points_loses_nothing_acknowledged(tmp_path: Path) -> N
     equal = sum(clean[seq] == digest for seq, digest in recovered.items())
     assert equal == len(recovered)
     print(
-        f"\ncrash: {KILLS} kills, 0 acknowledged commands lost, "
+        f"\ncrash: {total} commands, {KILLS} kills at seeded points, 0 acknowledged commands lost, "
         f"{equal}/{len(recovered)} state hashes equal a clean run"
     )
 

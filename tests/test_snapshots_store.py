@@ -1,10 +1,10 @@
-"""Snapshot files: atomic, checked on read, the newest sound one wins, old ones retire."""
+"""Snapshot files: atomic, checked on read, the newest sound one wins."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from store.snapshots import latest_snapshot, retire_snapshots, snapshots, write_snapshot
+from store.snapshots import latest_snapshot, snapshots, write_snapshot
 
 
 def test_the_newest_sound_snapshot_wins(tmp_path: Path) -> None:
@@ -17,12 +17,11 @@ def test_the_newest_sound_snapshot_wins(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_retention_keeps_the_newest(tmp_path: Path) -> None:
-    for seq in range(1, 6):
+def test_the_newest_at_or_below_a_seq(tmp_path: Path) -> None:
+    for seq in (10, 20, 30):
         write_snapshot(tmp_path, {"seq": seq})
-    retired = retire_snapshots(tmp_path, keep=2)
-    assert [p.name for p in retired] == [f"{seq:020d}.snapshot" for seq in (1, 2, 3)]
-    assert [p.name for p in snapshots(tmp_path)] == [f"{seq:020d}.snapshot" for seq in (4, 5)]
+    assert latest_snapshot(tmp_path, at_most=29) == {"seq": 20}
+    assert latest_snapshot(tmp_path, at_most=9) is None
 
 
 def test_no_snapshot_yet(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import Engine as Database
 from sqlalchemy import inspect, select, update
 
 from bench import matching as bench
-from bluebook.rebuild import rebuild_store
+from bluebook.projector import rebuild_store
 from bluebook.sequencer import Sequencer, recover
 from store.models import Base, Deposit, Order, OrderHistory, SettlementBatch, Trade
 from store.projection import Projection
@@ -62,7 +62,7 @@ def test_a_rebuilt_projection_equals_the_live_one(database: Database, tmp_path: 
         )
     marked = dump(database)
 
-    assert rebuild_store(bench._engine_config(), data_dir / "journal", database) == engine.seq
+    assert rebuild_store(bench._engine_config(), data_dir, database) == engine.seq
     assert dump(database) == marked
     with database.connect() as connection:
         assert connection.execute(select(SettlementBatch.batch_id)).scalar_one() == 1

@@ -1,0 +1,261 @@
+"""The node: the engine running as a service, with its journal, snapshots and SQL projection.
+
+Threads and who owns what:
+
+- The sequencer thread owns the engine and the journal writer. It takes commands from the inbox
+  (any thread may ``submit``), a group at a time: everything waiting, up to the journal's
+  ``batch_records``. It stamps, journals and applies them, commits the journal (one fsync for
+  the group under the ``batch`` policy), and only then resolves each submitter's future and
+  tells the listeners: nothing is acknowledged or published before it is durable. While one
+  group's fsync runs, the next group gathers in the inbox, so the fsync cost is shared by more
+  commands as load grows.
+- The projector thread writes committed groups into the SQL store (``bluebook.projector``); it
+  can fall behind or stop without slowing the sequencer.
+- A snapshot is taken every ``snapshot_every_s`` seconds: the sequencer forks, and the child
+  process writes the engine's state from its copy-on-write image while the parent goes on
+  matching; the parent reaps it later and applies the retention rule (``store.retention``). On
+  a clean stop the last snapshot is written in process.
+
+If the journal cannot be written (disk full, I/O error), the commands of that group fail, the
+node stops taking commands, and ``health()`` says why: the engine has applied commands that are
+not durable, so it must not acknowledge anything more; a restart recovers from the journal.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine as Database
+
+from bluebook.projector import Projector
+from bluebook.sequencer import Ack, Sequencer, recover
+from matcher.config import MarketConfig
+from matcher.snapshot import export_state
+from store.journal import FsyncPolicy
+from store.retention import retire
+from store.snapshots import write_snapshot
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[list[Ack]], None]
+
+
+class NodeStopped(RuntimeError):
+    """The node is not taking commands (stopped, or failed: see ``Node.health()``)."""
+
+
+class Node:
+    def __init__(
+        self,
+        config: MarketConfig,
+        data_dir: Path,
+        *,
+        database: Database | None = None,
+        policy: FsyncPolicy | str = FsyncPolicy.BATCH,
+        snapshot_every_s: float = 300.0,
+        keep_snapshots: int = 3,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.config = config
+        self.data_dir = data_dir
+        self.policy = FsyncPolicy(policy)
+        self.snapshot_every_s = snapshot_every_s
+        self.keep_snapshots = keep_snapshots
+        self.clock = clock
+        self.projector = Projector(config, data_dir, database) if database is not None else None
+        self.failure: str | None = None
+        self._listeners: list[Listener] = []
+        self._inbox: queue.SimpleQueue[tuple[Sequence[tuple[Any, ...]], Future[list[Ack]]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._accepting = False
+        self._thread = threading.Thread(target=self._run, name="sequencer", daemon=True)
+        self._snapshot_child: int | None = None
+        self._last_snapshot = time.monotonic()
+        self.sequencer: Sequencer | None = None
+
+    # ------------------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Recover the engine (newest snapshot + journal), then start the threads."""
+        engine, journal = recover(self.config, self.data_dir, policy=self.policy)
+        self.sequencer = Sequencer(engine, journal, clock=self.clock)
+        log.info("node: engine recovered at seq %d from %s", engine.seq, self.data_dir)
+        if self.projector is not None:
+            self.projector.start(engine.seq)
+        self._accepting = True
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish what was submitted, write a snapshot, close the journal, stop the projector."""
+        if not self._accepting and not self._thread.is_alive():
+            return
+        self._accepting = False
+        self._inbox.put(None)
+        self._thread.join()
+        sequencer = self.sequencer
+        if sequencer is not None and self.failure is None:
+            self._reap_snapshot(wait=True)
+            sequencer.snapshot(self.data_dir / "snapshots")
+            sequencer.journal.close()
+            self._retire()
+        if self.projector is not None:
+            self.projector.stop()
+
+    # ---------------------------------------------------------------------------- commands
+
+    def submit(self, commands: Sequence[tuple[Any, ...]]) -> Future[list[Ack]]:
+        """Queue commands (unstamped); the future gives their acks once they are durable."""
+        future: Future[list[Ack]] = Future()
+        if not self._accepting:
+            future.set_exception(NodeStopped(self.failure or "the node is not running"))
+            return future
+        self._inbox.put((commands, future))
+        return future
+
+    def execute(self, commands: Sequence[tuple[Any, ...]], timeout: float | None = 30.0) -> list[Ack]:
+        """``submit`` and wait."""
+        return self.submit(commands).result(timeout)
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener(acks)`` on the sequencer thread after each durable group. It must be
+        quick and must not raise (market data copies what it needs and returns)."""
+        self._listeners.append(listener)
+
+    # ------------------------------------------------------------------------------ health
+
+    def health(self) -> dict[str, Any]:
+        sequencer = self.sequencer
+        state: dict[str, Any] = {
+            "engine": "failed" if self.failure else "ok" if self._accepting else "stopped",
+            "seq": sequencer.engine.seq if sequencer is not None else 0,
+            "journal_policy": str(self.policy),
+        }
+        if self.failure:
+            state["error"] = self.failure
+        if self.projector is not None:
+            projector = self.projector
+            state["store"] = {
+                "state": "error" if projector.last_error else "ok",
+                "projected_seq": projector.seq,
+                "lag": projector.lag(),
+                "dropped_groups": projector.dropped,
+                **({"error": projector.last_error} if projector.last_error else {}),
+            }
+        return state
+
+    # ---------------------------------------------------------------------- the sequencer
+
+    def _run(self) -> None:
+        sequencer = self.sequencer
+        assert sequencer is not None
+        limit = sequencer.journal.batch_records
+        inbox = self._inbox
+        stopping = False
+        while not stopping:
+            item = inbox.get()
+            if item is None:
+                break
+            taken = [item]
+            count = len(item[0])
+            while count < limit:
+                try:
+                    item = inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                taken.append(item)
+                count += len(item[0])
+            self._process(sequencer, taken)
+            if self.failure is not None:
+                break
+            self._maybe_snapshot(sequencer)
+        self._refuse_waiting()
+
+    def _process(
+        self, sequencer: Sequencer, taken: list[tuple[Sequence[tuple[Any, ...]], Future[list[Ack]]]]
+    ) -> None:
+        commands = [command for submitted, _ in taken for command in submitted]
+        try:
+            acks = sequencer.process(commands)
+        except OSError as error:  # the journal could not be written: stop acknowledging
+            self.failure = f"journal write failed: {error}"
+            self._accepting = False
+            log.critical("node: %s; refusing commands until restarted", self.failure)
+            for _, future in taken:
+                future.set_exception(NodeStopped(self.failure))
+            return
+        start = 0
+        for submitted, future in taken:
+            future.set_result(acks[start : start + len(submitted)])
+            start += len(submitted)
+        if self.projector is not None:
+            self.projector.offer([(command[1], events) for command, events in acks if command is not None])
+        for listener in self._listeners:
+            try:
+                listener(acks)
+            except Exception:  # a listener's bug must not stop matching
+                log.exception("node: listener %r failed", listener)
+
+    def _refuse_waiting(self) -> None:
+        self._accepting = False
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                item[1].set_exception(NodeStopped(self.failure or "the node stopped"))
+
+    # -------------------------------------------------------------------------- snapshots
+
+    def _maybe_snapshot(self, sequencer: Sequencer) -> None:
+        self._reap_snapshot(wait=False)
+        if self._snapshot_child is not None or time.monotonic() - self._last_snapshot < self.snapshot_every_s:
+            return
+        self._last_snapshot = time.monotonic()
+        sequencer.journal.commit()
+        if not hasattr(os, "fork"):
+            sequencer.snapshot(self.data_dir / "snapshots")
+            self._retire()
+            return
+        pid = os.fork()
+        if pid == 0:  # the child: write from the copy-on-write image, then leave at once
+            status = 1
+            try:
+                write_snapshot(self.data_dir / "snapshots", export_state(sequencer.engine))
+                status = 0
+            finally:
+                os._exit(status)
+        self._snapshot_child = pid
+
+    def _reap_snapshot(self, *, wait: bool) -> None:
+        if self._snapshot_child is None:
+            return
+        pid, status = os.waitpid(self._snapshot_child, 0 if wait else os.WNOHANG)
+        if pid == 0:
+            return
+        self._snapshot_child = None
+        if os.waitstatus_to_exitcode(status) != 0:
+            log.error("node: the snapshot process failed (status %d)", status)
+            return
+        self._retire()
+
+    def _retire(self) -> None:
+        floor = self.projector.seq if self.projector is not None else self.sequencer_seq()
+        retired = retire(self.data_dir, keep=self.keep_snapshots, floor_seq=floor)
+        if retired.segments_archived:
+            log.info("node: archived %d journal segments", len(retired.segments_archived))
+
+    def sequencer_seq(self) -> int:
+        return self.sequencer.engine.seq if self.sequencer is not None else 0
