@@ -148,7 +148,7 @@ def _projection(
         database = database_in(Path(directory))
         try:
             upgrade(database)
-            projection = Projection(database)
+            projection = Projection(database, _engine_config())
             rows_before = _rows(database)
             write = projection.write
             elapsed = _timed(lambda: [write(batch) for batch in batches])

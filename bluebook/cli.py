@@ -93,6 +93,9 @@ def _describe(config: MarketConfig, name: str) -> dict[str, object]:
 
 def _run(config: MarketConfig, args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
     url = _db_url(args)
     upgrade(url)
     database = create_engine(url)
@@ -104,9 +107,6 @@ def _run(config: MarketConfig, args: argparse.Namespace) -> int:
     demo = DemoFlow(node, config) if args.demo else None
     if demo is not None:
         demo.start()
-    stop = threading.Event()
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, lambda *_: stop.set())
     while not stop.wait(1.0):
         if node.failure:
             break

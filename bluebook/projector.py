@@ -69,7 +69,7 @@ def rebuild_store(config: MarketConfig, data_dir: Path, db: Database) -> int:
     """Empty the projection tables and replay the whole journal (archive included) into them;
     settlement's own records and columns are kept. Return the seq the projection reaches."""
     kept = clear_projections(db)
-    projection = Projection(db)
+    projection = Projection(db, config)
     replay_into(projection, config, data_dir)
     restore_settlement(db, kept)
     return projection.seq
@@ -129,7 +129,7 @@ class Projector:
         while True:
             try:
                 if self._projection is None:
-                    projection = Projection(self.db)
+                    projection = Projection(self.db, self.config)
                     if projection.seq > self.engine_seq:
                         self.last_error = (
                             f"the store's projection is at seq {projection.seq}, past the journal's "

@@ -2,14 +2,21 @@
 
 ``Projection.write(batch)`` takes ``(seq, events)`` pairs in sequence order and writes the
 orders they touch (current state, one upsert per order per batch), their history, trades,
-deposits and withdrawals, and the cursor (the last seq written), all in one transaction, so the
-tables always show a prefix of the journal. Writing the same seq twice is refused: the cursor
-says where to resume.
+deposits, withdrawals, the balances they change, and the cursor (the last seq written), all in
+one transaction, so the tables always show a prefix of the journal. Writing the same seq twice
+is refused: the cursor says where to resume.
 
-It keeps the open orders' rows in memory (loaded from the table at start) so an update needs no
-read. It is not on the hot path: the shell hands it batches after the journal commit; if the
-database is slow or down, matching goes on, the journal holds the truth, and the projection
-resumes from its cursor (``catch_up``) when the database is back.
+Balances follow from the events alone, exactly as the engine books them: a fill moves base
+(lots × lot size) from seller to buyer and quote the other way, the buyer paying its fee on top,
+the seller's fee coming off its proceeds, both fees (a rebate is negative) to the fee account;
+an open order holds its leaves (a sell, in base) or its leaves × the buy hold per lot at its price
+(a buy, in quote, fee included), as ``matcher.accounts`` defines; ``available`` is the total less
+what is held. A balance's ``updated_seq`` is the seq of the last fill, deposit or withdrawal that
+changed its total (holds come and go within a batch unseen, so they do not date it).
+
+It keeps the open orders' rows and the balances in memory (loaded from the tables at start) so
+an update needs no read; they change only after their transaction commits. It is not on the hot
+path: ``bluebook.projector`` feeds it committed groups from its own thread.
 """
 
 from __future__ import annotations
@@ -19,28 +26,54 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, select, update
 
+from matcher.accounts import buy_hold_per_lot
 from matcher.book import CANCELLED as STATUS_CANCELLED
 from matcher.book import EXPIRED as STATUS_EXPIRED
 from matcher.book import FILLED as STATUS_FILLED
 from matcher.book import NEW as STATUS_NEW
 from matcher.book import PARTIALLY_FILLED as STATUS_PARTIAL
-from matcher.enums import CancelReason
+from matcher.config import MarketConfig
+from matcher.enums import CancelReason, Side
 from matcher.events import ACCEPTED, AMENDED, CANCELLED, DEPOSITED, FILL, WITHDRAWN
 from store.bulk import insert_rows, upsert_rows
-from store.models import Deposit, Order, OrderHistory, ProjectionCursor, Trade, Withdrawal
+from store.models import (
+    PROJECTION_TABLES,
+    Balance,
+    Deposit,
+    Order,
+    OrderHistory,
+    ProjectionCursor,
+    Trade,
+    Withdrawal,
+)
 
 CURSOR = "engine"
 _EXPIRING = {int(CancelReason.IOC), int(CancelReason.FOK), int(CancelReason.EXPIRED)}
 OPEN = (STATUS_NEW, STATUS_PARTIAL)
+BUY = int(Side.BUY)
 
 
 class Projection:
-    def __init__(self, db: Engine) -> None:
+    def __init__(self, db: Engine, config: MarketConfig) -> None:
         self.db = db
-        self.open_orders: dict[int, dict[str, Any]] = {}
+        self.markets = {
+            s.name: (
+                s.base,
+                s.quote,
+                s.lot_size,
+                config.quote_per_tick_lot(s.name),
+                max(s.maker_bps, s.taker_bps, 0),
+            )
+            for s in config.symbols
+        }
+        self.fee_account = config.fee_account
         with db.connect() as connection:
             rows = connection.execute(select(Order).where(Order.status.in_(OPEN))).mappings()
             self.open_orders = {row["order_id"]: dict(row) for row in rows}
+            self.balances = {
+                (row.account_id, row.asset): (row.available + row.held, row.held, row.updated_seq)
+                for row in connection.execute(select(Balance))
+            }
             self.seq = (
                 connection.execute(
                     select(ProjectionCursor.seq).where(ProjectionCursor.name == CURSOR)
@@ -55,6 +88,7 @@ class Projection:
         trades: list[dict[str, Any]] = []
         deposits: list[dict[str, Any]] = []
         withdrawals: list[dict[str, Any]] = []
+        moved: dict[tuple[int, str], list[int]] = {}  # (account, asset) -> [total delta, held delta, seq]
         seq = self.seq
         for seq, events in batch:
             if seq <= self.seq:
@@ -62,10 +96,19 @@ class Projection:
             first = len(history)
             for event in events:
                 self._project(event, touched, history, trades, deposits, withdrawals)
+                self._move(event, moved)
             for position, row in enumerate(history[first:]):
                 row["position"] = position
         if seq == self.seq:
             return self.seq
+        for order_id, row in touched.items():
+            self._rehold(self.open_orders.get(order_id), row, moved)
+        balances = []
+        for (account, asset), (total, held, changed) in moved.items():
+            now_total, now_held, last_seq = self.balances.get((account, asset), (0, 0, 0))
+            available = now_total + total - now_held - held
+            balances.append(dict(account_id=account, asset=asset, available=available, held=now_held + held,
+                                 updated_seq=max(changed, last_seq)))  # fmt: skip
         with self.db.begin() as connection:
             upsert_rows(connection, Order.__table__, list(touched.values()), ["order_id"])
             for table, rows in (
@@ -75,7 +118,11 @@ class Projection:
                 (Withdrawal, withdrawals),
             ):
                 insert_rows(connection, table.__table__, rows)
+            upsert_rows(connection, Balance.__table__, balances, ["account_id", "asset"])
             upsert_rows(connection, ProjectionCursor.__table__, [{"name": CURSOR, "seq": seq}], ["name"])
+        for row in balances:
+            total = row["available"] + row["held"]
+            self.balances[(row["account_id"], row["asset"])] = (total, row["held"], row["updated_seq"])
         for order_id, row in touched.items():
             if row["status"] in OPEN:
                 self.open_orders[order_id] = row
@@ -138,6 +185,42 @@ class Projection:
             withdrawals.append(dict(seq=seq, account_id=account, asset=asset, amount=amount,
                                     settlement_status="unsettled", batch_id=None))  # fmt: skip
 
+    def _move(self, event: tuple[Any, ...], moved: dict[tuple[int, str], list[int]]) -> None:
+        """Add what ``event`` changes in accounts' totals to ``moved`` (see ``matcher.engine``)."""
+        kind = event[0]
+        if kind == FILL:
+            (_, seq, symbol, _, _, _, taker, maker, taker_side, _, qty, quote, taker_fee, maker_fee, _, _) = (
+                event
+            )
+            base, quote_asset, lot, _, _ = self.markets[symbol]
+            buyer, seller = (taker, maker) if taker_side == BUY else (maker, taker)
+            buyer_fee, seller_fee = (taker_fee, maker_fee) if taker_side == BUY else (maker_fee, taker_fee)
+            _add(moved, buyer, base, qty * lot, 0, seq)
+            _add(moved, seller, base, -qty * lot, 0, seq)
+            _add(moved, buyer, quote_asset, -(quote + buyer_fee), 0, seq)
+            _add(moved, seller, quote_asset, quote - seller_fee, 0, seq)
+            _add(moved, self.fee_account, quote_asset, taker_fee + maker_fee, 0, seq)
+        elif kind == DEPOSITED:
+            _, seq, account, asset, amount, _ = event
+            _add(moved, account, asset, amount, 0, seq)
+        elif kind == WITHDRAWN:
+            _, seq, account, asset, amount = event
+            _add(moved, account, asset, -amount, 0, seq)
+
+    def _rehold(
+        self, before: dict[str, Any] | None, after: dict[str, Any], moved: dict[tuple[int, str], list[int]]
+    ) -> None:
+        """Move an order's hold from what it held before the batch to what it holds after."""
+        for row, sign in ((before, -1), (after, 1)):
+            if row is None or row["status"] not in OPEN:
+                continue
+            base, quote, lot, k, max_fee = self.markets[row["symbol"]]
+            if row["side"] == BUY:
+                asset, amount = quote, row["leaves"] * buy_hold_per_lot(row["price"], k, max_fee)
+            else:
+                asset, amount = base, row["leaves"] * lot
+            _add(moved, row["account_id"], asset, 0, sign * amount, 0)
+
     def _row(self, order_id: int, touched: dict[int, dict[str, Any]]) -> dict[str, Any]:
         row = touched.get(order_id)
         if row is None:
@@ -157,7 +240,7 @@ def clear_projections(db: Engine) -> dict[tuple[str, int], dict[str, Any]]:
             )  # fmt: skip
             for row in connection.execute(select(Trade).where(Trade.settlement_status != "unsettled"))
         }
-        for model in (Order, OrderHistory, Trade, Deposit, Withdrawal, ProjectionCursor):
+        for model in PROJECTION_TABLES:
             connection.execute(delete(model.__table__))
     return kept
 
@@ -169,3 +252,15 @@ def restore_settlement(db: Engine, kept: dict[tuple[str, int], dict[str, Any]]) 
             connection.execute(
                 update(Trade).where(Trade.symbol == symbol, Trade.trade_id == trade_id).values(**values)
             )
+
+
+def _add(
+    moved: dict[tuple[int, str], list[int]], account: int, asset: str, total: int, held: int, seq: int
+) -> None:
+    change = moved.get((account, asset))
+    if change is None:
+        moved[(account, asset)] = [total, held, seq]
+    else:
+        change[0] += total
+        change[1] += held
+        change[2] = max(change[2], seq)

@@ -12,11 +12,12 @@ from sqlalchemy import inspect, select, update
 from bench import matching as bench
 from bluebook.projector import rebuild_store
 from bluebook.sequencer import Sequencer, recover
-from store.models import Base, Deposit, Order, OrderHistory, SettlementBatch, Trade
+from matcher.engine import Engine
+from store.models import Balance, Base, Deposit, Order, OrderHistory, SettlementBatch, Trade
 from store.projection import Projection
 from tests.crash_child import clock_from, commands
 
-TABLES = (Order, OrderHistory, Trade, Deposit)
+TABLES = (Order, OrderHistory, Trade, Deposit, Balance)
 
 
 def dump(db: Database) -> dict[str, list[tuple]]:
@@ -29,6 +30,25 @@ def dump(db: Database) -> dict[str, list[tuple]]:
         }
 
 
+def engine_balances(engine: Engine) -> dict[tuple[int, str], tuple[int, int]]:
+    assets = engine.accounts.assets
+    return {
+        (account, asset): (row[2 * i], row[2 * i + 1])
+        for account, row in engine.accounts.rows.items()
+        for i, asset in enumerate(assets)
+        if row[2 * i] or row[2 * i + 1]
+    }
+
+
+def projected_balances(db: Database) -> dict[tuple[int, str], tuple[int, int]]:
+    with db.connect() as connection:
+        return {
+            (row.account_id, row.asset): (row.available, row.held)
+            for row in connection.execute(select(Balance))
+            if row.available or row.held
+        }
+
+
 def test_migrations_create_every_table(database: Database) -> None:
     assert set(Base.metadata.tables) <= set(inspect(database).get_table_names())
 
@@ -37,7 +57,7 @@ def test_a_rebuilt_projection_equals_the_live_one(database: Database, tmp_path: 
     data_dir = tmp_path / "data"
     engine, journal = recover(bench._engine_config(), data_dir, policy="off")
     sequencer = Sequencer(engine, journal, clock=clock_from(1))
-    projection = Projection(database)
+    projection = Projection(database, bench._engine_config())
     stream = commands(3_000, 4)
     for start in range(0, len(stream), 250):
         results = sequencer.process(stream[start : start + 250])
@@ -49,6 +69,7 @@ def test_a_rebuilt_projection_equals_the_live_one(database: Database, tmp_path: 
     with database.connect() as connection:
         rows = connection.execute(select(Order).where(Order.status.in_((1, 2)))).all()
     assert len(rows) == open_orders
+    assert projected_balances(database) == engine_balances(engine)
 
     # Settlement marks a trade final; a rebuild must keep that.
     with database.begin() as connection:
@@ -69,10 +90,10 @@ def test_a_rebuilt_projection_equals_the_live_one(database: Database, tmp_path: 
 
 
 def test_the_projection_resumes_from_its_cursor(database: Database) -> None:
-    projection = Projection(database)
+    projection = Projection(database, bench._engine_config())
     event = (7, 1, 5, "USDC", 100, "ref-1")  # Deposited
     projection.write([(1, [event])])
-    again = Projection(database)
+    again = Projection(database, bench._engine_config())
     assert again.seq == 1
     with pytest.raises(ValueError, match="written already"):
         again.write([(1, [event])])
