@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from eth_utils import to_checksum_address
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -109,10 +109,19 @@ class KeyStore:
     # ------------------------------------------------------------------ accounts
 
     def account_id(self, address: str) -> int:
-        """The address's account id, allocated on first sight (concurrent allocators retry)."""
+        """The address's account id, allocated on first sight.
+
+        Allocation is rare, so on PostgreSQL it is serialized by a table lock (plain reads go on);
+        on SQLite, whose writers are serialized anyway, a loser of the race for max(id) + 1 retries.
+        """
+        existing = self.find_account(address)
+        if existing is not None:
+            return existing
         address = normalize_address(address)
         for _ in range(_ALLOCATION_ATTEMPTS):
             with Session(self._db) as session:
+                if self._db.dialect.name == "postgresql":
+                    session.execute(text("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE"))
                 existing = session.scalar(select(Account.id).where(Account.address == address))
                 if existing is not None:
                     return existing
