@@ -15,18 +15,17 @@
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from eth_utils import to_checksum_address
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from api.addresses import normalize_address
 from api.cipher import SecretCipher
 from api.credentials import (
     Credential,
@@ -46,23 +45,7 @@ MAX_ACTIVE_KEYS = 20
 MAX_LABEL_CHARS = 64
 DEFAULT_CACHE_TTL_NS = 1_000_000_000
 DEFAULT_CACHE_SIZE = 10_000
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _ALLOCATION_ATTEMPTS = 8
-
-
-def normalize_address(address: str) -> str:
-    """The EIP-55 checksummed form of ``0x`` + 40 hex digits.
-
-    All-lower or all-upper hex is accepted as is; mixed case must carry a valid checksum, since a
-    wrong one usually means a mistyped address. Else INVALID_ADDRESS.
-    """
-    if not isinstance(address, str) or not _ADDRESS.fullmatch(address):
-        raise ApiError(ErrorCode.INVALID_ADDRESS)
-    digits = address[2:]
-    checksummed = to_checksum_address(address)
-    if digits != digits.lower() and digits != digits.upper() and checksummed != address:
-        raise ApiError(ErrorCode.INVALID_ADDRESS)
-    return checksummed
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,11 +216,11 @@ class KeyStore:
         )
         row.account_id = self.account_id(address)
         with Session(self._db) as session:
-            active = session.scalar(
+            active = session.execute(
                 select(func.count())
                 .select_from(ApiKey)
                 .where(ApiKey.account_id == row.account_id, ApiKey.revoked_at_ns.is_(None))
-            )
+            ).scalar_one()
             if active >= MAX_ACTIVE_KEYS:
                 raise ApiError(
                     ErrorCode.KEY_LIMIT_REACHED, f"an account may hold {MAX_ACTIVE_KEYS} active keys"

@@ -29,9 +29,10 @@ from eth_utils.exceptions import ValidationError
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
+from api.addresses import normalize_address
 from api.credentials import Scope, format_ip_allowlist, parse_ip_allowlist, parse_scopes
 from api.errors import ApiError, ErrorCode
-from api.keys import IssuedKey, KeyStore, check_label, normalize_address
+from api.keys import IssuedKey, KeyStore, check_label
 from api.siwe import SiweMessage, parse_message, rfc3339, timestamp_ns
 from store.models import LoginNonce
 
@@ -154,20 +155,17 @@ class LoginService:
 
     def _spend(self, nonce: str) -> None:
         now = self._clock_ns()
-        with Session(self._db) as session:
-            spent = session.execute(
-                update(LoginNonce)
-                .where(
-                    LoginNonce.nonce == nonce,
-                    LoginNonce.used_at_ns.is_(None),
-                    LoginNonce.expires_at_ns > now,
-                )
-                .values(used_at_ns=now)
-            )
-            session.commit()
-            if spent.rowcount == 1:
-                return
-            row = session.execute(select(LoginNonce.used_at_ns).where(LoginNonce.nonce == nonce)).first()
+        unspent = (
+            LoginNonce.nonce == nonce,
+            LoginNonce.used_at_ns.is_(None),
+            LoginNonce.expires_at_ns > now,
+        )
+        with self._db.begin() as connection:
+            spent = connection.execute(update(LoginNonce).where(*unspent).values(used_at_ns=now))
+        if spent.rowcount == 1:
+            return
+        with self._db.connect() as connection:
+            row = connection.execute(select(LoginNonce.used_at_ns).where(LoginNonce.nonce == nonce)).first()
         if row is None:
             raise ApiError(ErrorCode.LOGIN_NONCE_UNKNOWN)
         if row.used_at_ns is not None:
@@ -193,6 +191,6 @@ def _recover(message: str, signature: str | bytes) -> str | None:
     if len(signature) != 65:
         return None
     try:
-        return Account.recover_message(encode_defunct(text=message), signature=signature)
+        return str(Account.recover_message(encode_defunct(text=message), signature=signature))
     except (BadSignature, ValidationError, ValueError):
         return None

@@ -29,8 +29,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from api.addresses import normalize_address
 from api.errors import ApiError, ErrorCode
-from api.keys import normalize_address
 
 MAX_MESSAGE_CHARS = 4_096
 _HEADER = " wants you to sign in with your Ethereum account:"
@@ -140,9 +140,9 @@ def parse_message(text: str) -> SiweMessage:
     issued_at = lines.field("Issued At: ")
     timestamp_ns(issued_at)
     optional = {name: lines.optional_field(prefix) for name, prefix in _OPTIONAL_FIELDS}
-    for name in ("expiration_time", "not_before"):
-        if optional[name] is not None:
-            timestamp_ns(optional[name])
+    for time_field in (optional["expiration_time"], optional["not_before"]):
+        if time_field is not None:
+            timestamp_ns(time_field)
     if optional["request_id"] is not None and not _REQUEST_ID.fullmatch(optional["request_id"]):
         raise _malformed("the request id has characters a URI path may not")
     resources: list[str] = []

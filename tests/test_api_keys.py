@@ -17,10 +17,11 @@ from eth_account import Account as EthAccount
 from sqlalchemy import Engine as Database
 from sqlalchemy import func, select
 
+from api.addresses import normalize_address
 from api.cipher import KEY_FILE_NAME, SecretCipher
 from api.credentials import Scope
 from api.errors import ApiError, ErrorCode
-from api.keys import MAX_ACTIVE_KEYS, KeyStore, normalize_address
+from api.keys import MAX_ACTIVE_KEYS, KeyStore
 from api.signing import authenticate, sign_request
 from store.models import Account, ApiKey
 
