@@ -3,6 +3,8 @@ secret or an Ed25519 key, and every way a request can be wrong is refused with i
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import generate_private_key
@@ -287,3 +289,9 @@ def test_every_error_has_the_status_of_its_group_and_one_body_shape() -> None:
 
 def test_a_credential_never_shows_its_secret() -> None:
     assert SECRET not in repr(HMAC_KEY) and SECRET not in str(HMAC_KEY)
+
+
+def test_the_readme_lists_every_error_code_with_its_status() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    for code in ErrorCode:
+        assert f"| {int(code)} | `{code.name}` | {code.status} |" in readme, code
