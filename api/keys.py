@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -88,6 +89,8 @@ class KeyStore:
         self._cache_ttl_ns = cache_ttl_ns
         self._cache_size = cache_size
         self._cache: OrderedDict[str, tuple[int, Credential]] = OrderedDict()
+        self._revocations = 0  # lets a lookup tell that a revocation ran during its read
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ accounts
 
@@ -169,27 +172,33 @@ class KeyStore:
                 row.revoked_at_ns = self._clock_ns()
                 session.commit()
                 log.info("api key %s of account %d revoked", key_id, account_id)
-            self._cache.pop(key_id, None)
+            with self._lock:
+                self._revocations += 1
+                self._cache.pop(key_id, None)
             return _info(row)
 
     def lookup(self, key_id: str) -> Credential | None:
         """The key's credential (HMAC secret decrypted), or None for an unknown key id."""
         now = self._clock_ns()
-        cached = self._cache.get(key_id)
-        if cached is not None and 0 <= now - cached[0] < self._cache_ttl_ns:
-            self._cache.move_to_end(key_id)
-            return cached[1]
-        self._cache.pop(key_id, None)
+        with self._lock:
+            cached = self._cache.get(key_id)
+            if cached is not None and 0 <= now - cached[0] < self._cache_ttl_ns:
+                self._cache.move_to_end(key_id)
+                return cached[1]
+            revocations = self._revocations
         if not key_id or len(key_id) > 64:
             return None
         with Session(self._db) as session:
             row = session.get(ApiKey, key_id)
-            if row is None:
-                return None
-            credential = self._credential(row)
-        self._cache[key_id] = (now, credential)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+            credential = None if row is None else self._credential(row)
+        with self._lock:
+            if credential is None or revocations != self._revocations:
+                self._cache.pop(key_id, None)  # a revocation raced this read: do not cache it
+            else:
+                self._cache[key_id] = (now, credential)
+                self._cache.move_to_end(key_id)
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
         return credential
 
     # ------------------------------------------------------------------ internal

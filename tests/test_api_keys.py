@@ -246,6 +246,21 @@ def test_another_process_sees_a_revocation_within_the_cache_ttl(
     assert gateway.lookup(issued.key.key_id).revoked is True
 
 
+def test_a_revocation_racing_a_lookup_is_not_undone_by_the_cache(store: KeyStore) -> None:
+    issued = store.create_hmac_key(address(), "read")
+    read_credential = store._credential
+
+    def revoked_while_reading(row):
+        credential = read_credential(row)
+        store.revoke(issued.key.account_id, issued.key.key_id)
+        return credential
+
+    store._credential = revoked_while_reading
+    assert store.lookup(issued.key.key_id).revoked is False  # read just before the revocation
+    store._credential = read_credential
+    assert store.lookup(issued.key.key_id).revoked is True
+
+
 def test_only_the_owner_can_revoke_a_key(store: KeyStore) -> None:
     issued = store.create_hmac_key(address(), "read")
     stranger = store.account_id(address())
