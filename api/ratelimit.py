@@ -41,6 +41,8 @@ class Limit:
 
 @dataclass(frozen=True, slots=True)
 class RateLimitPolicy:
+    """Budgets, route weights (1 by default, never above a bucket's capacity) and the ban rule."""
+
     per_key: Limit = Limit(1_200, 60.0)
     per_ip: Limit = Limit(2_400, 60.0)
     route_weights: Mapping[str, int] = field(default_factory=dict)
@@ -69,6 +71,8 @@ class RateLimitPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """Allowed, or refused with the whole seconds to wait (``banned`` when a ban refused it)."""
+
     allowed: bool
     retry_after: int = 0
     banned: bool = False
@@ -104,7 +108,11 @@ class RateLimiter:
         return len(self._identities)
 
     def check(self, route: str, client_ip: str, key_id: str | None = None) -> Decision:
-        """Admit (and charge) or refuse one request; see the module docstring for the rules."""
+        """Admit (and charge) or refuse one request; see the module docstring for the rules.
+
+        ``route`` names the endpoint as ``route_weights`` does, e.g. ``"GET /v1/depth"`` (the path
+        template, not the concrete path, so weights and budgets do not depend on parameters).
+        """
         policy = self._policy
         weight = policy.weight(route)
         with self._lock:

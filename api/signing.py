@@ -15,8 +15,10 @@ The canonical payload is five fields joined by a line feed (``\\n``), as bytes::
 ``timestamp`` and ``recv_window`` are the header values as decimal integers (the window written
 even when the header is absent, as 5000); ``METHOD`` is upper case; ``path`` is the request target
 exactly as sent, the query string included (``/v1/orders?symbol=TSLAx-USDC``), not percent-decoded;
-``body`` is the raw body bytes (empty for GET). The separators keep bytes from moving between path
-and body unnoticed, and signing the window stops a captured request being replayed with a wider one.
+``body`` is the raw body bytes (empty for GET). Under ASGI the path is ``scope["raw_path"]``, plus
+``"?"`` and ``scope["query_string"]`` when there is one, decoded as latin-1. The separators keep
+bytes from moving between path and body unnoticed, and signing the window stops a captured request
+being replayed with a wider one.
 
 A request is fresh when ``now - timestamp <= recv_window`` (else TIMESTAMP_STALE) and
 ``timestamp - now <= max_skew`` (else TIMESTAMP_IN_FUTURE). Checks run in this order: headers,
