@@ -25,7 +25,7 @@ lint: setup
 	$(BIN)/ruff format --check matcher store settlement api bluebook bench tests migrations
 
 typecheck: setup
-	$(BIN)/mypy matcher
+	$(BIN)/mypy matcher api
 
 check: lint typecheck test
 

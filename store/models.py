@@ -5,9 +5,9 @@ Two kinds of data live here (DESIGN.md, "The flow"):
 - Projections of the journal: ``orders``, ``order_history``, ``trades`` (their settlement columns
   excepted), ``deposits``, ``withdrawals``, ``balances`` and ``projection_cursor``. They can always
   be rebuilt from the journal (``bluebook rebuild-store``); never edit them by hand.
-- Records of their own that nothing can rebuild: ``accounts`` and ``api_keys`` (issued by the
-  API), ``settlement_batches``, ``settlement_batch_items`` and ``chain_cursors`` (the settlement
-  worker's truth), and the settlement columns of ``trades``.
+- Records of their own that nothing can rebuild: ``accounts``, ``api_keys`` and ``login_nonces``
+  (issued by the API), ``settlement_batches``, ``settlement_batch_items`` and ``chain_cursors``
+  (the settlement worker's truth), and the settlement columns of ``trades``.
 
 Amounts, prices and quantities are engine integers (int64 range, as in the journal), stored as
 BIGINT; decimals appear only at the API edge.
@@ -80,6 +80,16 @@ class ApiKey(Base):
     ip_allowlist: Mapped[str] = mapped_column(String(512), default="")
     created_at_ns: Mapped[int] = mapped_column(BigInteger)
     revoked_at_ns: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class LoginNonce(Base):
+    """A sign-in nonce the API issued: accepted until ``expires_at_ns``, and only once."""
+
+    __tablename__ = "login_nonces"
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    issued_at_ns: Mapped[int] = mapped_column(BigInteger)
+    expires_at_ns: Mapped[int] = mapped_column(BigInteger, index=True)
+    used_at_ns: Mapped[int | None] = mapped_column(BigInteger)
 
 
 # ------------------------------------------------------------------ projections
