@@ -31,13 +31,14 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine as Database
 
 from bluebook.projector import Projector
 from bluebook.sequencer import Ack, Sequencer, recover
 from matcher.config import MarketConfig
+from matcher.engine import Engine
 from matcher.snapshot import export_state
 from store.journal import FsyncPolicy
 from store.retention import retire
@@ -46,6 +47,24 @@ from store.snapshots import write_snapshot
 log = logging.getLogger(__name__)
 
 Listener = Callable[[list[Ack]], None]
+Submitted = tuple[Sequence[tuple[Any, ...]], "Future[list[Ack]]"]
+T = TypeVar("T")
+
+
+class Read:
+    """A query to run on the sequencer thread (``Node.read``)."""
+
+    __slots__ = ("query", "future")
+
+    def __init__(self, query: Callable[[Engine], Any], future: Future[Any]) -> None:
+        self.query = query
+        self.future = future
+
+    def run(self, engine: Engine) -> None:
+        try:
+            self.future.set_result(self.query(engine))
+        except Exception as error:  # the caller gets it; the sequencer goes on
+            self.future.set_exception(error)
 
 
 class NodeStopped(RuntimeError):
@@ -73,9 +92,7 @@ class Node:
         self.projector = Projector(config, data_dir, database) if database is not None else None
         self.failure: str | None = None
         self._listeners: list[Listener] = []
-        self._inbox: queue.SimpleQueue[tuple[Sequence[tuple[Any, ...]], Future[list[Ack]]] | None] = (
-            queue.SimpleQueue()
-        )
+        self._inbox: queue.SimpleQueue[Submitted | Read | None] = queue.SimpleQueue()
         self._accepting = False
         self._thread = threading.Thread(target=self._run, name="sequencer", daemon=True)
         self._snapshot_child: int | None = None
@@ -125,6 +142,17 @@ class Node:
         """``submit`` and wait."""
         return self.submit(commands).result(timeout)
 
+    def read(self, query: Callable[[Engine], T]) -> Future[T]:
+        """Run ``query(engine)`` on the sequencer thread, between groups, and give its result:
+        a consistent view of committed state without locks. It must be quick, must not change
+        the engine, and must copy what it returns (the engine moves on right after)."""
+        future: Future[T] = Future()
+        if not self._accepting:
+            future.set_exception(NodeStopped(self.failure or "the node is not running"))
+            return future
+        self._inbox.put(Read(query, future))
+        return future
+
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener(acks)`` on the sequencer thread after each durable group. It must be
         quick and must not raise (market data copies what it needs and returns)."""
@@ -164,7 +192,11 @@ class Node:
             item = inbox.get()
             if item is None:
                 break
+            if isinstance(item, Read):
+                item.run(sequencer.engine)
+                continue
             taken = [item]
+            reads: list[Read] = []
             count = len(item[0])
             while count < limit:
                 try:
@@ -174,17 +206,20 @@ class Node:
                 if item is None:
                     stopping = True
                     break
+                if isinstance(item, Read):
+                    reads.append(item)
+                    continue
                 taken.append(item)
                 count += len(item[0])
             self._process(sequencer, taken)
+            for read in reads:
+                read.run(sequencer.engine)
             if self.failure is not None:
                 break
             self._maybe_snapshot(sequencer)
         self._refuse_waiting()
 
-    def _process(
-        self, sequencer: Sequencer, taken: list[tuple[Sequence[tuple[Any, ...]], Future[list[Ack]]]]
-    ) -> None:
+    def _process(self, sequencer: Sequencer, taken: list[Submitted]) -> None:
         commands = [command for submitted, _ in taken for command in submitted]
         try:
             acks = sequencer.process(commands)
@@ -215,7 +250,8 @@ class Node:
             except queue.Empty:
                 return
             if item is not None:
-                item[1].set_exception(NodeStopped(self.failure or "the node stopped"))
+                future: Future[Any] = item.future if isinstance(item, Read) else item[1]
+                future.set_exception(NodeStopped(self.failure or "the node stopped"))
 
     # -------------------------------------------------------------------------- snapshots
 

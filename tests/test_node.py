@@ -215,3 +215,21 @@ def test_bluebook_run_survives_kill_9_and_loses_nothing_acknowledged(tmp_path: P
     store.dispose()
     assert projected == recovered
     print(f"\nbluebook run: {acked} acknowledged before kill -9, {recovered} recovered, store at {projected}")
+
+
+def test_reads_run_on_the_sequencer_thread_in_order_and_errors_stay_theirs(tmp_path: Path) -> None:
+    node = Node(CONFIG, tmp_path, clock=clock_from(1))
+    node.start()
+    stream = commands(2_000, 8)
+    futures = [node.submit(stream[i : i + 100]) for i in range(0, len(stream), 100)]
+    seen = [node.read(lambda engine: engine.seq) for _ in range(20)]
+    for future in futures:
+        future.result(30)
+    journaled = [future.result(30) for future in seen]
+    assert journaled == sorted(journaled) and journaled[-1] <= len(stream)
+    assert node.read(lambda engine: engine.seq).result(30) == len(stream)
+    failing = node.read(lambda engine: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        failing.result(30)
+    assert node.execute(stream[:0]) == [] and node.health()["engine"] == "ok"
+    node.stop()
