@@ -20,6 +20,7 @@ from bench import matching as bench
 from bluebook.node import Node, NodeStopped
 from bluebook.projector import Projector, rebuild_store
 from bluebook.sequencer import Sequencer, recover
+from matcher import Accepted, Duplicate, PlaceOrder, typed
 from matcher.engine import Engine
 from matcher.snapshot import state_hash
 from store.migrate import upgrade
@@ -232,4 +233,22 @@ def test_reads_run_on_the_sequencer_thread_in_order_and_errors_stay_theirs(tmp_p
     with pytest.raises(ZeroDivisionError):
         failing.result(30)
     assert node.execute(stream[:0]) == [] and node.health()["engine"] == "ok"
+    node.stop()
+
+
+def test_a_client_order_id_is_remembered_across_a_crash_and_money_stays_conserved(tmp_path: Path) -> None:
+    order = PlaceOrder.of(account=1, symbol="SYM0", side=1, order_type=1, price=bench.MID, qty=5, tif=1,
+                          post_only=False, stp=2, client_order_id="mm-quote-1", expire_at=0)  # fmt: skip
+    node = Node(CONFIG, tmp_path, clock=clock_from(1))
+    node.start()
+    node.execute(bench._deposits()[:18])  # accounts 1 and 2, every asset
+    ((placed, events),) = node.execute([order])
+    assert isinstance(typed(events[0]), Accepted)
+    # No stop: recover from the data directory as a crash would leave it (no snapshot, no close).
+    again, journal = recover(CONFIG, tmp_path, policy="off")
+    journal.close()
+    again.validate()  # money conserved per asset, holds equal the open orders' needs
+    repeat = [typed(event) for event in again.apply((order[0], again.seq + 1, again.ts + 1, *order[3:]))]
+    assert len(repeat) == 1 and isinstance(repeat[0], Duplicate) and repeat[0].order_id == placed[1]
+    assert sum(len(market.book) for market in again.markets.values()) == 1
     node.stop()
