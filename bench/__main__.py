@@ -14,6 +14,7 @@ import sys
 
 BENCHMARKS = {
     "matcher": "bench.matching",
+    "settlement": "bench.settlement",
 }
 
 

@@ -9,6 +9,7 @@ mined and failed.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,11 @@ def decode_revert(data: str | bytes) -> Reverted:
     if found is None:
         return Reverted("unknown", (), "0x" + raw.hex())
     name, types = found
-    return Reverted(name, tuple(decode(types, raw[4:])), "0x" + raw.hex())
+    values = tuple(
+        Web3.to_checksum_address(value) if kind == "address" else value
+        for kind, value in zip(types, decode(types, raw[4:]), strict=True)
+    )
+    return Reverted(name, values, "0x" + raw.hex())
 
 
 def connect(url: str) -> Web3:
@@ -74,7 +79,7 @@ def deploy(w3: Web3, name: str, *args: Any, sender: str) -> Contract:
     """Deploy the artifact ``name`` from ``sender`` and return the bound contract."""
     compiled = artifact(name)
     factory = w3.eth.contract(abi=compiled["abi"], bytecode=compiled["bytecode"])
-    receipt = _wait(w3, factory.constructor(*args).transact({"from": sender}))
+    receipt = _wait(w3, _transact(lambda: factory.constructor(*args).transact({"from": sender})))
     return w3.eth.contract(address=receipt["contractAddress"], abi=compiled["abi"])
 
 
@@ -87,15 +92,24 @@ def send(call: ContractFunction, sender: str, gas: int | None = None) -> TxRecei
     params: dict[str, Any] = {"from": sender}
     if gas is not None:
         params["gas"] = gas
+    return _wait(call.w3, _transact(lambda: call.transact(params)))  # type: ignore[arg-type]
+
+
+def view(call: ContractFunction) -> Any:
+    """``call.call()``, with a revert raised as ``Reverted``."""
+    return _transact(call.call)
+
+
+def _transact(submit: Callable[[], Any]) -> Any:
+    """``submit()``, with a refusal (at gas estimation, or of a call) raised as ``Reverted``."""
     try:
-        tx_hash = call.transact(params)  # type: ignore[arg-type]
+        return submit()
     except ContractCustomError as error:
         raise decode_revert(str(error.data)) from None
     except ContractPanicError as error:
         raise Reverted("Panic", (str(error),)) from None
     except ContractLogicError as error:
         raise Reverted(str(error.message or error)) from None
-    return _wait(call.w3, tx_hash)
 
 
 def _wait(w3: Web3, tx_hash: bytes) -> TxReceipt:
