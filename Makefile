@@ -3,10 +3,17 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 
-.PHONY: setup run test check lint typecheck bench bench-quick soak clean
+.PHONY: setup run test check lint typecheck bench bench-quick soak clean contracts contracts-check
 
-setup: $(STAMP)
+setup: $(STAMP) $(NODE_STAMP)
+
+# solc (the compiler, solcjs) and anvil (its binary ships inside the npm package), pinned by the
+# lockfile. The package's postinstall only downloads a binary its platform package already has.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $(NODE_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +24,16 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/bluebook run
 
-test: setup
+test: setup contracts-check
 	$(BIN)/python -m pytest -q
+
+# Rebuild settlement/artifacts from settlement/contracts: `contracts` writes them, `contracts-check`
+# fails if the committed ones differ from what the source compiles to.
+contracts: setup
+	$(BIN)/python -m settlement.build_contracts
+
+contracts-check: setup
+	$(BIN)/python -m settlement.build_contracts --check
 
 lint: setup
 	$(BIN)/ruff check matcher store settlement api bluebook bench tests migrations
@@ -39,4 +54,4 @@ soak: setup
 	BLUEBOOK_SOAK=1 $(BIN)/python -m pytest -q -s tests/test_book_properties.py tests/test_engine_properties.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) node_modules build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -15,6 +15,7 @@ import sys
 BENCHMARKS = {
     "matcher": "bench.matching",
     "journal": "bench.journal",
+    "settlement": "bench.settlement",
 }
 
 

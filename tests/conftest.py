@@ -1,4 +1,4 @@
-"""Shared fixtures: Hypothesis profiles, and SQL databases (SQLite file, PostgreSQL schema)."""
+"""Shared fixtures: Hypothesis profiles, SQL databases (SQLite file, PostgreSQL schema), Anvil."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from hypothesis import settings
 from sqlalchemy import Engine, create_engine, text
 
 from store.migrate import upgrade
+
+# Anvil and the deployed vault for the contract tests.
+pytest_plugins = ("tests.chain",)
 
 settings.register_profile("ci", deadline=None, print_blob=True)
 settings.register_profile("soak", deadline=None, print_blob=True)
