@@ -13,7 +13,7 @@ Scenarios, in this order in one process, each printing one JSON line:
   latency (``p50_us``, ``p99_us``: from the group's first command in to its commit returning).
 - ``projection-sqlite``, ``projection-postgresql``: the engine's events for the stream written
   by ``store.projection.Projection`` in batches of ``PROJECTION_BATCH`` commands, each batch one
-  transaction; ``rows_per_s`` (orders upserted, history rows, trades, deposits) and
+  transaction; ``rows_per_s`` (rows in the orders, history, trades, deposits and balances tables) and
   ``trades_per_s``. PostgreSQL is the server at ``POSTGRES_URL`` (default: the local one), in a
   schema of its own that is dropped afterwards; a line with ``error`` says if it is unreachable.
 
@@ -198,9 +198,9 @@ def _postgres(directory: Path) -> Any:
 
 
 def _sqlite(directory: Path) -> Any:
-    from sqlalchemy import create_engine
+    from store.database import open_database
 
-    return create_engine(f"sqlite:///{directory / 'store.db'}")
+    return open_database(f"sqlite:///{directory / 'store.db'}")
 
 
 def _drop(database: Any) -> None:
@@ -218,10 +218,10 @@ def _drop(database: Any) -> None:
 def _rows(database: Any) -> int:
     from sqlalchemy import func, select
 
-    from store.models import Deposit, Order, OrderHistory, Trade
+    from store.models import Balance, Deposit, Order, OrderHistory, Trade
 
     with database.connect() as connection:
         return sum(
             connection.execute(select(func.count()).select_from(model.__table__)).scalar_one()
-            for model in (Order, OrderHistory, Trade, Deposit)
+            for model in (Order, OrderHistory, Trade, Deposit, Balance)
         )

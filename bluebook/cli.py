@@ -20,13 +20,12 @@ from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import create_engine
-
 from bluebook.demo import DemoFlow
 from bluebook.markets import default_markets, load_markets
 from bluebook.node import Node
 from bluebook.projector import rebuild_store
 from matcher.config import MarketConfig
+from store.database import open_database
 from store.journal import FsyncPolicy
 from store.migrate import upgrade
 
@@ -61,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "rebuild-store":
         url = _db_url(args)
         upgrade(url)
-        seq = rebuild_store(config, args.data_dir, create_engine(url))
+        seq = rebuild_store(config, args.data_dir, open_database(url))
         print(f"bluebook: projections rebuilt from the journal up to seq {seq}", file=sys.stderr)
         return 0
     if args.command == "markets":
@@ -98,7 +97,7 @@ def _run(config: MarketConfig, args: argparse.Namespace) -> int:
         signal.signal(number, lambda *_: stop.set())
     url = _db_url(args)
     upgrade(url)
-    database = create_engine(url)
+    database = open_database(url)
     node = Node(
         config, args.data_dir, database=database, policy=args.fsync, snapshot_every_s=args.snapshot_every
     )

@@ -110,6 +110,8 @@ class Projection:
             balances.append(dict(account_id=account, asset=asset, available=available, held=now_held + held,
                                  updated_seq=max(changed, last_seq)))  # fmt: skip
         with self.db.begin() as connection:
+            if connection.dialect.name == "postgresql":  # rebuildable from the journal: no need
+                connection.exec_driver_sql("SET LOCAL synchronous_commit = off")  # to wait for the WAL
             upsert_rows(connection, Order.__table__, list(touched.values()), ["order_id"])
             for table, rows in (
                 (OrderHistory, history),
