@@ -1,8 +1,9 @@
 """The sequencer: the one writer. It stamps each command, journals it, applies it, and acks.
 
 For a batch of incoming commands, ``process`` gives each the next sequence number and a
-timestamp (the clock, clamped so it never goes backwards), appends it to the journal, applies it
-to the engine, then commits the journal once (group commit) and only then returns the results:
+timestamp (the clock, clamped so it never goes backwards), encodes it for the journal, applies it
+to the engine, then appends the group to the journal and commits it once (group commit), and only
+then returns the results:
 callers, market data and the store may act on events only after that return, so nothing that was
 acknowledged or published can be lost in a crash; what was applied but not yet committed dies
 with the process and is not replayed.
@@ -61,23 +62,27 @@ class Sequencer:
         engine = self.engine
         apply = engine.apply
         journal = self.journal
-        append = journal.append
         clock = self.clock
         each = journal.policy is FsyncPolicy.ALWAYS
+        first = engine.seq + 1
+        payloads: list[bytes] = []
         for command in commands:
             seq = engine.seq + 1
             now = clock()
             ts = now if now > engine.ts else engine.ts
             stamped = (command[0], seq, ts, *command[3:])
             try:
-                payload = encode(stamped)
+                payloads.append(encode(stamped))
             except CodecError as error:
                 acks.append((None, f"malformed command: {error}"))
                 continue
-            append(seq, payload, ts)
             acks.append((stamped, apply(stamped)))
             if each:
+                journal.append_many(seq, payloads)
                 journal.commit()
+                payloads = []
+        if payloads:
+            journal.append_many(first, payloads)
         journal.commit()
         return acks
 

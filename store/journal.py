@@ -7,10 +7,12 @@ Sequence numbers rise by exactly 1 across records and segments, so a record's se
 segment's first seq plus its position, and is not stored again (the payload's own command carries
 it, and recovery checks that the two agree).
 
-Writing: ``append`` buffers a record; ``commit`` writes every buffered record with one ``write``
-and, under the fsync policy, one ``fsync`` (group commit): ``always`` syncs every commit, ``batch``
-syncs every commit too but the caller commits only when ``due`` says a batch is full or old
-enough, ``off`` never syncs (tests, benchmarks). A command is durable, and may be acknowledged,
+Writing: ``append``/``append_many`` buffer records; ``commit`` writes every buffered record with
+one ``write`` and, under the fsync policy, one ``fsync`` (group commit). ``batch`` (the default)
+syncs once per group: the sequencer commits each group of waiting commands (at most
+``batch_records``), and while one group's fsync runs the next gathers, so under load a sync covers
+hundreds of commands and idle commands wait only for their own. ``always`` commits, and syncs,
+after every command; ``off`` never syncs (tests, benchmarks). A command is durable, and may be acknowledged,
 once the ``commit`` that wrote it has returned. Segments rotate at a size limit, at a commit.
 
 Recovery (``recover``): a damaged record at the end of the last segment is a torn write: it is
@@ -169,9 +171,9 @@ def recover(directory: Path) -> Recovery:
 class JournalWriter:
     """Appends records after ``recover``; one writer per journal directory.
 
-    ``append`` buffers, ``commit`` makes durable (per the fsync policy). ``due(now_ns)`` says when
-    a batch should be committed: ``batch_records`` buffered, or the oldest buffered for
-    ``batch_ns``; under ``always`` anything buffered is due at once.
+    ``append``/``append_many`` buffer, ``commit`` makes durable (per the fsync policy).
+    ``batch_records`` is the largest group the writer's owner should commit at once (the node's
+    sequencer takes at most that many waiting commands per group).
     """
 
     def __init__(
@@ -182,7 +184,6 @@ class JournalWriter:
         policy: FsyncPolicy | str = FsyncPolicy.BATCH,
         segment_bytes: int = 64 << 20,
         batch_records: int = 1024,
-        batch_ns: int = 2_000_000,
         fresh_segment: bool = False,
     ) -> None:
         """``fresh_segment``: start a new segment rather than append to the last one (when
@@ -192,35 +193,29 @@ class JournalWriter:
         self.policy = FsyncPolicy(policy)
         self.segment_bytes = segment_bytes
         self.batch_records = batch_records
-        self.batch_ns = batch_ns
         self.next_seq = next_seq
-        self._pending: list[bytes] = []  # header, payload, header, payload, ...
-        self._oldest_ns = 0
+        self._pending: list[bytes] = []  # framed records
         paths = segments(directory)
         if paths and not fresh_segment:
             self._file = paths[-1].open("ab")
         else:
             self._file = self._new_segment(next_seq)
 
-    def append(self, seq: int, payload: bytes, now_ns: int = 0) -> None:
+    def append(self, seq: int, payload: bytes) -> None:
         """Buffer one record; ``seq`` must be the next one."""
-        if seq != self.next_seq:
-            raise ValueError(f"journal expects seq {self.next_seq}, got {seq}")
-        if len(payload) > MAX_PAYLOAD:
-            raise ValueError("payload too large for a journal record")
-        pending = self._pending
-        if not pending:
-            self._oldest_ns = now_ns
-        pending.append(RECORD.pack(len(payload), crc32(payload)))
-        pending.append(payload)
-        self.next_seq = seq + 1
+        self.append_many(seq, [payload])
 
-    def due(self, now_ns: int) -> bool:
-        if not self._pending:
-            return False
-        if self.policy is FsyncPolicy.ALWAYS:
-            return True
-        return len(self._pending) >= 2 * self.batch_records or now_ns - self._oldest_ns >= self.batch_ns
+    def append_many(self, first_seq: int, payloads: list[bytes]) -> None:
+        """Buffer records for ``first_seq``, ``first_seq + 1``, ...; ``first_seq`` must be next."""
+        if first_seq != self.next_seq:
+            raise ValueError(f"journal expects seq {self.next_seq}, got {first_seq}")
+        if not payloads:
+            return
+        if max(map(len, payloads)) > MAX_PAYLOAD:
+            raise ValueError("payload too large for a journal record")
+        pack = RECORD.pack
+        self._pending.extend([pack(len(payload), crc32(payload)) + payload for payload in payloads])
+        self.next_seq = first_seq + len(payloads)
 
     def commit(self) -> int:
         """Write every buffered record (one write, one fsync unless ``off``); return how many."""
@@ -231,7 +226,7 @@ class JournalWriter:
         self._file.flush()
         if self.policy is not FsyncPolicy.OFF:
             os.fsync(self._file.fileno())
-        count = len(pending) // 2
+        count = len(pending)
         self._pending = []
         if self._file.tell() >= self.segment_bytes:
             self._file.close()

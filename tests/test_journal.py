@@ -42,21 +42,18 @@ def test_a_writer_reopened_after_recovery_continues_the_sequence(tmp_path: Path)
 def test_uncommitted_records_are_not_written(tmp_path: Path) -> None:
     writer = JournalWriter(tmp_path, next_seq=1, policy="always")
     writer.append(1, b"a")
-    assert writer.due(0)
     writer.commit()
     writer.append(2, b"b")  # the process dies before the next commit
     assert [seq for seq, _ in read(tmp_path)] == [1]
 
 
-def test_batch_policy_is_due_by_count_or_age(tmp_path: Path) -> None:
-    writer = JournalWriter(tmp_path, next_seq=1, policy="batch", batch_records=3, batch_ns=1_000)
-    writer.append(1, b"a", now_ns=10)
-    assert not writer.due(500)
-    assert writer.due(1_010)
-    writer.append(2, b"b", now_ns=20)
-    writer.append(3, b"c", now_ns=30)
-    assert writer.due(40)
-    assert writer.commit() == 3
+def test_append_many_frames_consecutive_records_and_one_commit_writes_them(tmp_path: Path) -> None:
+    writer = JournalWriter(tmp_path, next_seq=1, policy="batch")
+    writer.append_many(1, [b"a", b"bb", b"ccc"])
+    writer.append(4, b"d")
+    assert writer.commit() == 4 and writer.commit() == 0
+    writer.close()
+    assert list(read(tmp_path)) == [(1, b"a"), (2, b"bb"), (3, b"ccc"), (4, b"d")]
 
 
 def test_a_torn_tail_cut_at_every_byte_of_the_last_record_recovers_to_the_one_before(tmp_path: Path) -> None:
