@@ -1,5 +1,8 @@
 """The ``bluebook`` command.
 
+``bluebook api`` starts the engine and the REST API (``bluebook.server``); ``bluebook accounts``
+issues keys and development credits (``bluebook.accounts``).
+
 ``bluebook run`` starts what exists so far and runs until Ctrl-C or SIGTERM: the matching engine
 on the default markets, recovered from its data directory (newest snapshot + journal), with its
 SQL store (an SQLite file in the data directory unless ``--db-url`` says otherwise; migrated at
@@ -16,16 +19,19 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import create_engine
 
+from bluebook.accounts import CommandFailed, create_key, credit
+from bluebook.datadir import DataDirBusy, DataDirLock
 from bluebook.demo import DemoFlow
 from bluebook.markets import default_markets, load_markets
 from bluebook.node import Node
 from bluebook.projector import rebuild_store
+from bluebook.server import ApiServer, ApiSettings
 from matcher.config import MarketConfig
 from store.journal import FsyncPolicy
 from store.migrate import upgrade
@@ -52,12 +58,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     rebuild.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
     markets = commands.add_parser("markets", help="print the configured markets")
     markets.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
+    api = commands.add_parser("api", help="start the engine and the REST API (no chain needed)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--data-dir", type=Path, default=Path("data"), help="journal, snapshots, store (./data)")
+    api.add_argument("--db-url", help="SQLAlchemy URL (default: an SQLite file in the data directory)")
+    api.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
+    api.add_argument("--dev", action="store_true", help="development mode: balances may be credited by hand")
+    api.add_argument(
+        "--fsync", choices=[p.value for p in FsyncPolicy], default="batch", help="journal policy"
+    )
+    api.add_argument("--snapshot-every", type=float, default=300.0, help="seconds between snapshots")
+    accounts = commands.add_parser("accounts", help="API keys and development credits").add_subparsers(
+        dest="action", required=True
+    )
+    key_parser = accounts.add_parser("create-key", help="issue an HMAC API key for an address (prints JSON)")
+    credit_parser = accounts.add_parser("credit", help="credit a balance (development mode only)")
+    for sub in (key_parser, credit_parser):
+        sub.add_argument("--data-dir", type=Path, default=Path("data"))
+        sub.add_argument("--db-url", help="SQLAlchemy URL (default: an SQLite file in the data directory)")
+        sub.add_argument("--address", required=True, help="the account's EVM address, 0x...")
+    key_parser.add_argument("--scopes", default="read,trade", help="comma separated: read, trade, withdraw")
+    key_parser.add_argument("--label", default="")
+    credit_parser.add_argument("--asset", required=True)
+    credit_parser.add_argument("--amount", required=True, help="a decimal string in whole tokens")
+    credit_parser.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
+    credit_parser.add_argument("--dev", action="store_true", help="allow it (when no server runs)")
     args = parser.parse_args(argv)
     if args.command == "migrate":
         upgrade(_db_url(args))
         print(f"bluebook: store migrated ({_db_url(args)})", file=sys.stderr)
         return 0
+    if args.command == "accounts" and args.action == "create-key":
+        return _print_result(
+            lambda: create_key(args.data_dir, args.address, args.scopes, args.label, args.db_url)
+        )
     config = load_markets(args.markets) if args.markets else default_markets()
+    if args.command == "accounts":
+        return _print_result(
+            lambda: credit(
+                config, args.data_dir, args.address, args.asset, args.amount, args.dev, args.db_url
+            )
+        )
+    if args.command == "api":
+        return _serve(config, args)
     if args.command == "rebuild-store":
         url = _db_url(args)
         upgrade(url)
@@ -69,6 +113,39 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({"symbol": symbol.name, **_describe(config, symbol.name)}))
         return 0
     return _run(config, args)
+
+
+def _print_result(action: Callable[[], dict[str, object]]) -> int:
+    """Print the command's JSON result, or its refusal on stderr (exit status 1)."""
+    try:
+        print(json.dumps(action()))
+    except (CommandFailed, DataDirBusy) as error:
+        print(f"bluebook: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _serve(config: MarketConfig, args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    settings = ApiSettings(host=args.host, port=args.port, dev=args.dev, db_url=args.db_url, fsync=args.fsync,
+                           snapshot_every_s=args.snapshot_every)  # fmt: skip
+    server = ApiServer(config, args.data_dir, settings)
+    try:
+        url = server.start()
+    except DataDirBusy as error:
+        print(f"bluebook: {error}", file=sys.stderr)
+        return 1
+    mode = "development (credits allowed)" if args.dev else "production"
+    print(f"bluebook: API on {url}/v1 ({mode}), OpenAPI at {url}/openapi.json; Ctrl-C stops", file=sys.stderr)
+    while not stop.wait(0.5) and server.running():
+        pass
+    failed = server.node is not None and server.node.failure is not None
+    server.stop()
+    print("bluebook: stopped", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _db_url(args: argparse.Namespace) -> str:
@@ -96,6 +173,11 @@ def _run(config: MarketConfig, args: argparse.Namespace) -> int:
     stop = threading.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, lambda *_: stop.set())
+    try:
+        lock = DataDirLock(args.data_dir).acquire()
+    except DataDirBusy as error:
+        print(f"bluebook: {error}", file=sys.stderr)
+        return 1
     url = _db_url(args)
     upgrade(url)
     database = create_engine(url)
@@ -114,6 +196,7 @@ def _run(config: MarketConfig, args: argparse.Namespace) -> int:
         demo.stop()
     node.stop()
     database.dispose()
+    lock.release()
     print(f"bluebook: stopped at seq {node.sequencer_seq()}: {json.dumps(node.health())}", file=sys.stderr)
     return 1 if node.failure else 0
 
