@@ -14,13 +14,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import admin, public, signed
 from api.context import Services
-from api.credentials import Credential, Scope
+from api.credentials import Scope
 from api.errors import ApiError, ErrorCode, reject_code
 from api.keys import IssuedKey, KeyInfo
 from api.wire import JsonResponse, Units
@@ -90,18 +90,20 @@ def routes(services: Services) -> APIRouter:
         )  # fmt: skip
         return issued_view(issued)
 
-    reader = Annotated[Credential, Depends(signed(services, Scope.READ, "GET /v1/keys"))]
-    revoker = Annotated[Credential, Depends(signed(services, Scope.READ, "DELETE /v1/keys/{key_id}"))]
+    reader = signed(services, Scope.READ, "GET /v1/keys")
+    revoker = signed(services, Scope.READ, "DELETE /v1/keys/{key_id}")
 
     @router.get("/keys", tags=["account"])
-    async def list_keys(key: reader) -> dict[str, Any]:
+    async def list_keys(request: Request) -> dict[str, Any]:
         """Every key of the account, revoked ones included (never their secrets)."""
+        key = await reader(request)
         infos = await run_in_threadpool(services.keys.list_keys, key.account_id)
         return {"keys": [key_view(info) for info in infos]}
 
     @router.delete("/keys/{key_id}", tags=["account"])
-    async def revoke_key(key_id: KeyId, key: revoker) -> dict[str, Any]:
+    async def revoke_key(key_id: KeyId, request: Request) -> dict[str, Any]:
         """Revoke one of the account's keys (the signing key itself included)."""
+        key = await revoker(request)
         info = await run_in_threadpool(services.keys.revoke, key.account_id, key_id)
         return {"key": key_view(info)}
 

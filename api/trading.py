@@ -102,7 +102,7 @@ def routes(services: Services) -> APIRouter:
         client_order_id: Annotated[str | None, Query(min_length=1, max_length=36)] = None,
     ) -> JsonResponse:
         """Cancel one open order, by ``order_id`` or ``client_order_id``."""
-        key = await guards["POST /v1/orders"](request)
+        key = await guards["DELETE /v1/order"](request)
         fields = {"symbol": symbol, "order_id": order_id, "client_order_id": client_order_id}
         command = cancel_command(units, key.account_id, {k: v for k, v in fields.items() if v is not None})
         return JsonResponse(await one(command))
@@ -118,7 +118,7 @@ def routes(services: Services) -> APIRouter:
     async def amend(request: Request) -> JsonResponse:
         """Amend an open order: quantity down at the same price keeps its queue place; a new price
         or a larger quantity loses it (and may trade)."""
-        key = await guards["DELETE /v1/orders"](request)
+        key = await guards["PATCH /v1/order"](request)
         fields = parse_body(await request.body())
         return JsonResponse(await one(amend_command(units, key.account_id, fields)))
 
@@ -160,7 +160,7 @@ def routes(services: Services) -> APIRouter:
     ) -> JsonResponse:
         """One order by ``order_id`` or ``client_order_id``: its live state while the engine
         holds it (open, or a client id in its 24 h window), else as the SQL store has it."""
-        key = await guards["POST /v1/batch"](request)
+        key = await guards["GET /v1/order"](request)
         if (order_id is None) == (client_order_id is None):
             raise ApiError(ErrorCode.MISSING_PARAMETER, "give exactly one of order_id and client_order_id")
         account = key.account_id
@@ -197,7 +197,7 @@ def routes(services: Services) -> APIRouter:
         limit: Limit = 100,
     ) -> JsonResponse:
         """The account's orders, newest first, open and done (from the SQL store)."""
-        key = await guards["GET /v1/orders/open"](request)
+        key = await guards["GET /v1/orders/history"](request)
         if symbol is not None:
             units.symbol(symbol)
         return JsonResponse(await run_in_threadpool(_history, services, key.account_id, symbol, limit))
@@ -233,7 +233,7 @@ def routes(services: Services) -> APIRouter:
     async def withdraw(request: Request) -> JsonResponse:
         """Request a withdrawal: the amount leaves the available balance now, and is paid on chain
         by settlement (its status is in ``GET /v1/withdrawals``)."""
-        key = await guards["GET /v1/balances"](request)
+        key = await guards["POST /v1/withdrawals"](request)
         fields = parse_body(await request.body())
         if set(fields) - {"asset", "amount"}:
             raise ApiError(ErrorCode.INVALID_PARAMETER, "a withdrawal has asset and amount only")

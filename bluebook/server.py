@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
+from sqlalchemy import Engine as Database
 from sqlalchemy import create_engine
 
 from api.app import DEFAULT_POLICY, create_app
@@ -64,6 +65,7 @@ class ApiServer:
         self.settings = settings
         self.lock = DataDirLock(data_dir)
         self.node: Node | None = None
+        self.database: Database | None = None
         self.url = ""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -123,7 +125,7 @@ class ApiServer:
             self._thread.join(30)
         if self.node is not None:
             self.node.stop()
-        if hasattr(self, "database"):
+        if self.database is not None:
             self.database.dispose()
         self.lock.release()
 

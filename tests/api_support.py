@@ -51,8 +51,16 @@ class Client:
         self.key, self.secret, self.private_key = key, secret, private_key
         self.account_id = account_id
 
-    def request(self, method: str, target: str, body: Any = None, *, raw: bytes | None = None,
-                headers: dict[str, str] | None = None, at_ms: int | None = None) -> httpx.Response:  # fmt: skip
+    def request(
+        self,
+        method: str,
+        target: str,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        at_ms: int | None = None,
+    ) -> httpx.Response:
         content = raw if raw is not None else (orjson.dumps(body) if body is not None else b"")
         signed = sign_request(self.key, method, target, content, now_ms=at_ms or now_ms(), secret=self.secret,
                               private_key=self.private_key)  # fmt: skip
