@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -239,3 +240,30 @@ def test_fills_and_history_come_from_the_store_with_its_settlement_columns(
 
 def _text(units: int, scale: int) -> str:
     return decimal_text(Decimal(units).scaleb(-scale))
+
+
+def test_depth_from_events_equals_the_engines_book_after_a_random_flow(
+    server: ApiServer, maker: Client, taker: Client
+) -> None:
+    cancel_everything(maker, taker)
+    rng = random.Random(11)
+    actions = []
+    for n in range(400):
+        side, price = rng.choice(["buy", "sell"]), str(rng.randint(24_500, 25_500) / 100)
+        if n % 7 == 6:
+            actions.append({"action": "cancel_all", "symbol": SYMBOL})
+            continue
+        tif = rng.choice(["GTC", "GTC", "IOC", "FOK"])
+        actions.append({"action": "place", "symbol": SYMBOL, "side": side, "price": price,
+                        "qty": str(rng.randint(1, 3000) / 1000), "time_in_force": tif,
+                        "stp": rng.choice(["none", "expire_taker", "decrement"])})  # fmt: skip
+    for start in range(0, len(actions), 100):
+        for client in (maker, taker):
+            client.ok("POST", "/v1/batch", {"actions": actions[start : start + 100]})
+        depth = maker.http.get(f"/v1/depth?symbol={SYMBOL}&limit=1000").json()
+        bids, asks = engine_depth(server)
+        assert depth["bids"] == [[_text(p * 10_000, 6), _text(q * 1_000_000, 9)] for p, q in bids]
+        assert depth["asks"] == [[_text(p * 10_000, 6), _text(q * 1_000_000, 9)] for p, q in asks]
+        assert depth["update_id"] <= seq(server)
+    print(f"\ndepth from events: {2 * len(actions)} actions, equal to the engine's book at 4 checkpoints")
+    cancel_everything(maker, taker)
