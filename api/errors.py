@@ -11,9 +11,13 @@ stable: never renumber or reuse one; add new ones at the end of their group.
 | 2000–2099 | validation (bad input) | 400 |
 | 3000–3099 | rate limits | 429, 418 |
 | 4000–4099 | not found | 404 |
-| 5000–5099 | server | 500 |
+| 5000–5099 | server | 500, 503 |
+| 6000–6999 | engine rejects: 6000 + the ``matcher.Reject`` value | 400, 404 |
 
-Bad input is always a 4xx; 5001 is only for what the server itself got wrong.
+Bad input is always a 4xx; 5001 is only for what the server itself got wrong, 5002 for an engine
+that is not taking commands. An engine reject keeps its ``Reject`` number under the 6000 block
+(``PRICE_OFF_TICK`` 108 is 6108), whether the API or the engine found it: the API checks the
+price and quantity grid itself before anything reaches the engine.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class ErrorCode(IntEnum):
     KEY_REVOKED = 1008, 401, "the API key has been revoked"
     IP_NOT_ALLOWED = 1009, 403, "this API key may not be used from this IP address"
     SCOPE_MISSING = 1010, 403, "the API key lacks the scope this request needs"
+    ADMIN_TOKEN_INVALID = 1011, 401, "the admin token is missing or wrong"
+    CREDIT_NOT_ALLOWED = 1012, 403, "balances may be credited by hand only in development mode"
 
     # login (EIP-4361)
     LOGIN_MESSAGE_MALFORMED = 1101, 400, "the login message is not a valid EIP-4361 message"
@@ -67,6 +73,8 @@ class ErrorCode(IntEnum):
     INVALID_PUBLIC_KEY = 2006, 400, "not an Ed25519 public key (32 raw bytes, hex or PEM)"
     INVALID_LABEL = 2007, 400, "the label must be printable text of at most 64 characters"
     KEY_LIMIT_REACHED = 2008, 400, "the account has as many active API keys as it may"
+    BODY_MALFORMED = 2009, 400, "the body is not a JSON object"
+    BATCH_TOO_LARGE = 2010, 400, "a batch holds from 1 to 100 actions"
 
     # rate limits
     RATE_LIMITED = 3001, 429, "too many requests; retry after the time given"
@@ -78,6 +86,45 @@ class ErrorCode(IntEnum):
 
     # server
     INTERNAL_ERROR = 5001, 500, "internal error"
+    ENGINE_UNAVAILABLE = 5002, 503, "the engine is not taking commands; retry later"
+
+    # engine rejects: 6000 + matcher.Reject
+    UNKNOWN_SYMBOL = 6100, 400, "unknown symbol"
+    UNKNOWN_ORDER = 6101, 404, "no such open order on this account"
+    UNKNOWN_ASSET = 6102, 400, "unknown asset"
+    INVALID_SIDE = 6103, 400, "side must be buy or sell"
+    INVALID_ORDER_TYPE = 6104, 400, "type must be limit or market"
+    INVALID_TIME_IN_FORCE = 6105, 400, "time_in_force must be GTC, IOC, FOK or GTD"
+    INVALID_STP = 6106, 400, "stp must be none, expire_taker, expire_maker, expire_both or decrement"
+    INVALID_PRICE = 6107, 400, "the price must be a positive decimal string"
+    PRICE_OFF_TICK = 6108, 400, "the price is not a whole number of ticks"
+    INVALID_QTY = 6109, 400, "the quantity must be a positive decimal string"
+    QTY_OFF_LOT = 6110, 400, "the quantity is not a whole number of lots"
+    QTY_BELOW_MIN = 6111, 400, "the quantity is below the symbol's minimum"
+    QTY_ABOVE_MAX = 6112, 400, "the quantity is above the symbol's maximum"
+    NOTIONAL_BELOW_MIN = 6113, 400, "price times quantity is below the symbol's minimum notional"
+    NOTIONAL_ABOVE_MAX = 6114, 400, "price times quantity is above the symbol's maximum notional"
+    INVALID_EXPIRY = 6115, 400, "a GTD order needs an expire_at in the future"
+    INVALID_AMOUNT = 6116, 400, "the amount must be a positive decimal string in the asset's units"
+    INVALID_AMEND = 6117, 400, "an amend needs a new price or quantity"
+    POST_ONLY_NOT_LIMIT = 6118, 400, "post-only applies to GTC or GTD limit orders only"
+    DUPLICATE_DEPOSIT = 6119, 400, "this deposit was credited already"
+    INSUFFICIENT_FUNDS = 6200, 400, "insufficient available balance"
+    ACCOUNT_FROZEN = 6201, 400, "the account is frozen"
+    SYMBOL_HALTED = 6300, 400, "the symbol is halted"
+    ORDER_TYPE_NOT_ALLOWED = 6301, 400, "this order type is not allowed in the current session"
+    PRICE_OUTSIDE_BAND = 6302, 400, "the price is outside the symbol's band"
+    SIZE_ABOVE_SESSION_CAP = 6303, 400, "the size is above the current session's cap"
+    POST_ONLY_WOULD_TAKE = 6400, 400, "the post-only order would have traded"
+    NO_LIQUIDITY = 6401, 400, "no liquidity for a market order without a protection price"
+
+
+ENGINE_REJECTS = 6000
+
+
+def reject_code(reject: int) -> ErrorCode:
+    """The API code of an engine reject (a ``matcher.Reject`` value)."""
+    return ErrorCode(ENGINE_REJECTS + int(reject))  # type: ignore[call-arg]  # a lookup by value
 
 
 def error_body(code: ErrorCode, msg: str | None = None) -> dict[str, int | str]:

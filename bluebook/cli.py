@@ -1,11 +1,12 @@
 """The ``bluebook`` command.
 
-``bluebook run`` starts what exists so far and runs until Ctrl-C or SIGTERM: the matching engine
-on the default markets, recovered from its data directory (newest snapshot + journal), with its
-SQL store (an SQLite file in the data directory unless ``--db-url`` says otherwise; migrated at
-start, then kept up by the projector), periodic snapshots, and in development a small demo flow
-that prints each acknowledged command. On a clean stop it writes a snapshot. The API and
-settlement join it in later steps.
+``bluebook run`` starts the system in development mode and runs until Ctrl-C or SIGTERM: the
+matching engine on the default markets, recovered from its data directory (newest snapshot +
+journal), with its SQL store (SQLite in the data directory unless ``--db-url`` says otherwise;
+migrated at start, then kept up by the projector), periodic snapshots, the REST API on
+127.0.0.1:8000, and a small demo flow that prints each acknowledged command. On a clean stop it
+writes a snapshot. ``bluebook api`` is the same without the demo, in production mode unless
+``--dev``; ``bluebook accounts`` issues keys and development credits (``bluebook.accounts``).
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
+from bluebook.accounts import CommandFailed, create_key, credit
+from bluebook.datadir import DataDirBusy
 from bluebook.demo import DemoFlow
 from bluebook.markets import default_markets, load_markets
-from bluebook.node import Node
 from bluebook.projector import rebuild_store
+from bluebook.server import ApiServer, ApiSettings
 from matcher.config import MarketConfig
 from store.database import open_database
 from store.journal import FsyncPolicy
@@ -33,15 +36,9 @@ from store.migrate import upgrade
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bluebook", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="start the system (for now: the engine and a demo session)")
-    run.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
-    run.add_argument("--data-dir", type=Path, default=Path("data"), help="journal, snapshots, store (./data)")
-    run.add_argument("--db-url", help="SQLAlchemy URL (default: an SQLite file in the data directory)")
-    run.add_argument(
-        "--fsync", choices=[p.value for p in FsyncPolicy], default="batch", help="journal policy"
-    )
-    run.add_argument("--snapshot-every", type=float, default=300.0, help="seconds between snapshots")
+    run = commands.add_parser("run", help="start the system in development mode (engine, API, demo flow)")
     run.add_argument("--no-demo", dest="demo", action="store_false", help="no demo order flow")
+    run.set_defaults(dev=True)
     migrate = commands.add_parser("migrate", help="bring the SQL store's schema up to date")
     migrate.add_argument("--data-dir", type=Path, default=Path("data"))
     migrate.add_argument("--db-url", help="SQLAlchemy URL (default: an SQLite file in the data directory)")
@@ -51,12 +48,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     rebuild.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
     markets = commands.add_parser("markets", help="print the configured markets")
     markets.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
+    api = commands.add_parser("api", help="start the engine and the REST API (no chain needed)")
+    api.add_argument("--dev", action="store_true", help="development mode: balances may be credited by hand")
+    for serving in (run, api):
+        serving.add_argument("--host", default="127.0.0.1")
+        serving.add_argument("--port", type=int, default=8000, help="0: any free port")
+        serving.add_argument("--data-dir", type=Path, default=Path("data"), help="journal, snapshots, store")
+        serving.add_argument(
+            "--db-url", help="SQLAlchemy URL (default: an SQLite file in the data directory)"
+        )
+        serving.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
+        serving.add_argument(
+            "--fsync", choices=[p.value for p in FsyncPolicy], default="batch", help="journal policy"
+        )
+        serving.add_argument("--snapshot-every", type=float, default=300.0, help="seconds between snapshots")
+    accounts = commands.add_parser("accounts", help="API keys and development credits").add_subparsers(
+        dest="action", required=True
+    )
+    key_parser = accounts.add_parser("create-key", help="issue an HMAC API key for an address (prints JSON)")
+    credit_parser = accounts.add_parser("credit", help="credit a balance (development mode only)")
+    for sub in (key_parser, credit_parser):
+        sub.add_argument("--data-dir", type=Path, default=Path("data"))
+        sub.add_argument("--db-url", help="SQLAlchemy URL (default: an SQLite file in the data directory)")
+        sub.add_argument("--address", required=True, help="the account's EVM address, 0x...")
+    key_parser.add_argument("--scopes", default="read,trade", help="comma separated: read, trade, withdraw")
+    key_parser.add_argument("--label", default="")
+    credit_parser.add_argument("--asset", required=True)
+    credit_parser.add_argument("--amount", required=True, help="a decimal string in whole tokens")
+    credit_parser.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
+    credit_parser.add_argument("--dev", action="store_true", help="allow it (when no server runs)")
     args = parser.parse_args(argv)
     if args.command == "migrate":
         upgrade(_db_url(args))
         print(f"bluebook: store migrated ({_db_url(args)})", file=sys.stderr)
         return 0
+    if args.command == "accounts" and args.action == "create-key":
+        return _print_result(
+            lambda: create_key(args.data_dir, args.address, args.scopes, args.label, args.db_url)
+        )
     config = load_markets(args.markets) if args.markets else default_markets()
+    if args.command == "accounts":
+        return _print_result(
+            lambda: credit(
+                config, args.data_dir, args.address, args.asset, args.amount, args.dev, args.db_url
+            )
+        )
+    if args.command == "api":
+        return _serve(config, args)
     if args.command == "rebuild-store":
         url = _db_url(args)
         upgrade(url)
@@ -67,7 +105,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         for symbol in config.symbols:
             print(json.dumps({"symbol": symbol.name, **_describe(config, symbol.name)}))
         return 0
-    return _run(config, args)
+    return _serve(config, args, demo=args.demo)
+
+
+def _print_result(action: Callable[[], dict[str, object]]) -> int:
+    """Print the command's JSON result, or its refusal on stderr (exit status 1)."""
+    try:
+        print(json.dumps(action()))
+    except (CommandFailed, DataDirBusy) as error:
+        print(f"bluebook: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _serve(config: MarketConfig, args: argparse.Namespace, *, demo: bool = False) -> int:
+    """Run the node and the API until Ctrl-C or SIGTERM (``demo``: with the demo order flow)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    settings = ApiSettings(host=args.host, port=args.port, dev=args.dev, db_url=args.db_url, fsync=args.fsync,
+                           snapshot_every_s=args.snapshot_every)  # fmt: skip
+    server = ApiServer(config, args.data_dir, settings)
+    try:
+        url = server.start()
+    except DataDirBusy as error:
+        print(f"bluebook: {error}", file=sys.stderr)
+        return 1
+    node = server.node
+    assert node is not None
+    flow = DemoFlow(node, config) if demo else None
+    if flow is not None:
+        flow.start()
+    mode = "development (credits allowed)" if args.dev else "production"
+    print(f"bluebook: engine at seq {node.sequencer_seq()}; API on {url}/v1 ({mode}), "
+          f"OpenAPI at {url}/docs; Ctrl-C stops", file=sys.stderr)  # fmt: skip
+    while not stop.wait(0.5) and server.running():
+        pass
+    if flow is not None:
+        flow.stop()
+    failed = node.failure is not None
+    server.stop()
+    print(f"bluebook: stopped at seq {node.sequencer_seq()}: {json.dumps(node.health())}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _db_url(args: argparse.Namespace) -> str:
@@ -88,33 +168,6 @@ def _describe(config: MarketConfig, name: str) -> dict[str, object]:
         "maker_bps": symbol.maker_bps,
         "taker_bps": symbol.taker_bps,
     }
-
-
-def _run(config: MarketConfig, args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    stop = threading.Event()
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, lambda *_: stop.set())
-    url = _db_url(args)
-    upgrade(url)
-    database = open_database(url)
-    node = Node(
-        config, args.data_dir, database=database, policy=args.fsync, snapshot_every_s=args.snapshot_every
-    )
-    node.start()
-    print(f"bluebook: engine at seq {node.sequencer_seq()}, store {url}; Ctrl-C stops", file=sys.stderr)
-    demo = DemoFlow(node, config) if args.demo else None
-    if demo is not None:
-        demo.start()
-    while not stop.wait(1.0):
-        if node.failure:
-            break
-    if demo is not None:
-        demo.stop()
-    node.stop()
-    database.dispose()
-    print(f"bluebook: stopped at seq {node.sequencer_seq()}: {json.dumps(node.health())}", file=sys.stderr)
-    return 1 if node.failure else 0
 
 
 if __name__ == "__main__":

@@ -161,6 +161,8 @@ class Node:
     # ------------------------------------------------------------------------------ health
 
     def health(self) -> dict[str, Any]:
+        """``status`` is ``ok`` when every component is, ``degraded`` when the store is behind an
+        error (matching goes on), ``failed`` or ``stopped`` when the engine is; then each part."""
         sequencer = self.sequencer
         state: dict[str, Any] = {
             "engine": "failed" if self.failure else "ok" if self._accepting else "stopped",
@@ -178,7 +180,9 @@ class Node:
                 "dropped_groups": projector.dropped,
                 **({"error": projector.last_error} if projector.last_error else {}),
             }
-        return state
+        store_ok = self.projector is None or not self.projector.last_error
+        status = state["engine"] if state["engine"] != "ok" else "ok" if store_ok else "degraded"
+        return {"status": status, **state}
 
     # ---------------------------------------------------------------------- the sequencer
 

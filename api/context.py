@@ -1,0 +1,67 @@
+"""What the API is handed by the shell: the engine as a small protocol, and its other services.
+
+``api/`` never imports ``bluebook/``: the shell builds a ``Services`` around its ``Node`` (or a test
+around a fake), so the API is the same over either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import Engine as Database
+
+from api.errors import ApiError, ErrorCode
+from api.keys import KeyStore
+from api.login import LoginService
+from api.marketdata import Acks, MarketData
+from api.ratelimit import RateLimiter
+from api.wire import Units
+from matcher.engine import Engine
+
+T = TypeVar("T")
+
+
+class EngineNode(Protocol):
+    """``bluebook.node.Node`` as the API uses it (see there for the threads and guarantees)."""
+
+    def submit(self, commands: Sequence[tuple[Any, ...]]) -> Future[Acks]: ...
+
+    def read(self, query: Callable[[Engine], T]) -> Future[T]: ...
+
+    def subscribe(self, listener: Callable[[Acks], None]) -> None: ...
+
+    def health(self) -> dict[str, Any]: ...
+
+
+@dataclass(slots=True)
+class Services:
+    node: EngineNode
+    units: Units
+    db: Database
+    keys: KeyStore
+    login: LoginService
+    limiter: RateLimiter
+    market: MarketData
+    admin_token: str
+    #: Development mode: balances may be credited by hand (no chain is configured yet).
+    dev: bool = False
+    clock_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
+
+    async def execute(self, commands: Sequence[tuple[Any, ...]]) -> Acks:
+        """Submit and wait for the acks (after the journal commit); ENGINE_UNAVAILABLE if stopped."""
+        try:
+            return await asyncio.wrap_future(self.node.submit(commands))
+        except RuntimeError:  # NodeStopped: the node is stopping or failed
+            raise ApiError(ErrorCode.ENGINE_UNAVAILABLE) from None
+
+    async def read(self, query: Callable[[Engine], T]) -> T:
+        """Run a quick, copying query on the sequencer thread (``Node.read``)."""
+        try:
+            return await asyncio.wrap_future(self.node.read(query))
+        except RuntimeError:
+            raise ApiError(ErrorCode.ENGINE_UNAVAILABLE) from None

@@ -1,0 +1,144 @@
+"""The wire format: JSON bodies, names for the matcher's enums, and exact decimals.
+
+- Prices, quantities and amounts are decimal strings on the wire and integers (ticks, lots,
+  engine units) inside. ``Units`` converts both ways exactly: a value off a symbol's grid is an
+  ``ApiError`` with the engine's own reject code (``PRICE_OFF_TICK``, ``QTY_OFF_LOT``), never
+  rounded. Strings leave without an exponent and without trailing zeros (``"250.5"``).
+- Enums travel as lower-case names (``"buy"``, ``"partially_filled"``), time in force upper case
+  (``"GTC"``). Times are integers: nanoseconds for engine times, milliseconds for wall clocks.
+- ``JsonResponse`` renders with orjson; every handler returns plain dicts and lists.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+from fastapi.responses import Response
+
+from api.errors import ApiError, ErrorCode, reject_code
+from matcher.config import AssetConfig, MarketConfig, SymbolConfig
+from matcher.enums import OrderStatus, OrderType, Side, Stp, TimeInForce
+from matcher.rejects import Reject
+from matcher.units import from_lots, from_ticks, to_lots, to_ticks
+
+SIDES = {"buy": int(Side.BUY), "sell": int(Side.SELL)}
+ORDER_TYPES = {"limit": int(OrderType.LIMIT), "market": int(OrderType.MARKET)}
+TIFS = {tif.name: int(tif) for tif in TimeInForce}
+STPS = {stp.name.lower(): int(stp) for stp in Stp}
+SIDE_NAMES = {value: name for name, value in SIDES.items()}
+TYPE_NAMES = {value: name for name, value in ORDER_TYPES.items()}
+TIF_NAMES = {value: name for name, value in TIFS.items()}
+STATUS_NAMES = {int(status): status.name.lower() for status in OrderStatus}
+
+#: A client order id: 1 to 36 printable ASCII characters without spaces.
+MAX_CLIENT_ID = 36
+
+
+class JsonResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def decimal_text(value: Decimal) -> str:
+    """``value`` as plain positional text without trailing zeros: ``"0.001"``, ``"250"``."""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+class Units:
+    """Exact conversions for one market configuration."""
+
+    def __init__(self, config: MarketConfig) -> None:
+        self.config = config
+        self.symbols = {s.name: s for s in config.symbols}
+        self.assets = {a.name: a for a in config.assets}
+
+    def symbol(self, name: object) -> SymbolConfig:
+        symbol = self.symbols.get(name) if isinstance(name, str) else None
+        if symbol is None:
+            raise ApiError(ErrorCode.UNKNOWN_SYMBOL)
+        return symbol
+
+    def asset(self, name: object) -> AssetConfig:
+        asset = self.assets.get(name) if isinstance(name, str) else None
+        if asset is None:
+            raise ApiError(ErrorCode.UNKNOWN_ASSET)
+        return asset
+
+    def ticks(self, symbol: SymbolConfig, price: object) -> int:
+        number = _decimal(price, Reject.INVALID_PRICE, Reject.INVALID_PRICE)
+        return _checked(to_ticks(number, symbol, self.assets[symbol.quote]))
+
+    def lots(self, symbol: SymbolConfig, qty: object) -> int:
+        number = _decimal(qty, Reject.INVALID_QTY, Reject.QTY_ABOVE_MAX)
+        return _checked(to_lots(number, symbol, self.assets[symbol.base]))
+
+    def amount(self, asset: AssetConfig, amount: object) -> int:
+        """A positive decimal string in whole tokens as engine units; finer than one unit is refused."""
+        number = _decimal(amount, Reject.INVALID_AMOUNT, Reject.INVALID_AMOUNT).scaleb(asset.engine_decimals)
+        if not number.is_finite() or number <= 0 or number != number.to_integral_value():
+            raise ApiError(ErrorCode.INVALID_AMOUNT)
+        return int(number)
+
+    def price_text(self, symbol: SymbolConfig | str, ticks: int) -> str:
+        symbol = self.symbols[symbol] if isinstance(symbol, str) else symbol
+        return decimal_text(from_ticks(ticks, symbol, self.assets[symbol.quote]))
+
+    def qty_text(self, symbol: SymbolConfig | str, lots: int) -> str:
+        symbol = self.symbols[symbol] if isinstance(symbol, str) else symbol
+        return decimal_text(from_lots(lots, symbol, self.assets[symbol.base]))
+
+    def amount_text(self, asset: str, units: int) -> str:
+        return decimal_text(Decimal(units).scaleb(-self.assets[asset].engine_decimals))
+
+
+def _decimal(value: object, invalid: Reject, too_large: Reject) -> Decimal:
+    """A decimal string as a ``Decimal``; numbers in JSON are refused (floats are not exact), and
+    so is anything of 10^18 or more, which no grid here reaches (and whose integer would be costly
+    to build from an exponent like ``1e999999``)."""
+    if not isinstance(value, str) or not 0 < len(value) <= 40:
+        raise ApiError(reject_code(invalid))
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ApiError(reject_code(invalid)) from None
+    if number.is_finite() and number and number.adjusted() >= _LARGEST_EXPONENT:
+        raise ApiError(reject_code(too_large))
+    return number
+
+
+_LARGEST_EXPONENT = 18
+
+
+def _checked(result: int | Reject) -> int:
+    if isinstance(result, Reject):
+        raise ApiError(reject_code(result))
+    return result
+
+
+def client_order_id(value: object) -> str | None:
+    """A valid client order id, None when absent; else INVALID_PARAMETER."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value) <= MAX_CLIENT_ID
+        or not value.isascii()
+        or not value.isprintable()
+        or " " in value
+    ):
+        raise ApiError(ErrorCode.INVALID_PARAMETER, "client_order_id: 1 to 36 printable ASCII characters")
+    return value
+
+
+def order_id(value: object) -> int:
+    """A positive integer order id (JSON integer or decimal digits); else INVALID_PARAMETER."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+        value = int(value)
+    if type(value) is not int or not 0 < value < 2**63:
+        raise ApiError(ErrorCode.INVALID_PARAMETER, "order_id must be a positive integer")
+    return value
