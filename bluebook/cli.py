@@ -4,8 +4,9 @@
 on the default markets, recovered from its data directory (newest snapshot + journal), with its
 SQL store (an SQLite file in the data directory unless ``--db-url`` says otherwise; migrated at
 start, then kept up by the projector), periodic snapshots, and in development a small demo flow
-that prints each acknowledged command. On a clean stop it writes a snapshot. The API and
-settlement join it in later steps.
+that prints each acknowledged command. On a clean stop it writes a snapshot. The API joins it in
+a later step. ``bluebook settle`` runs the settlement worker, a separate process
+(``settlement.worker``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -27,6 +29,9 @@ from bluebook.markets import default_markets, load_markets
 from bluebook.node import Node
 from bluebook.projector import rebuild_store
 from matcher.config import MarketConfig
+from settlement.chain import at, connect
+from settlement.signer import load_signer
+from settlement.worker import CRASH_ENV, SettlementWorker, WorkerSettings
 from store.journal import FsyncPolicy
 from store.migrate import upgrade
 
@@ -50,6 +55,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     rebuild.add_argument("--data-dir", type=Path, default=Path("data"))
     rebuild.add_argument("--db-url", help="SQLAlchemy URL (default: an SQLite file in the data directory)")
     rebuild.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
+    settle = commands.add_parser("settle", help="run the settlement worker (batches fills to the vault)")
+    settle.add_argument("--data-dir", type=Path, default=Path("data"))
+    settle.add_argument("--db-url", help="SQLAlchemy URL (default: an SQLite file in the data directory)")
+    settle.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
+    settle.add_argument("--rpc-url", required=True, help="the chain's JSON-RPC URL")
+    settle.add_argument("--vault", required=True, help="the Settlement contract's address")
+    settle.add_argument("--signer-key-file", type=Path, required=True, help="the operator's key (hex)")
+    settle.add_argument("--confirmations", type=int, default=12, help="blocks until a batch is final")
+    settle.add_argument(
+        "--max-wait", type=float, default=2.0, help="seconds a fill waits for a batch, at most"
+    )
     markets = commands.add_parser("markets", help="print the configured markets")
     markets.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
     args = parser.parse_args(argv)
@@ -64,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         seq = rebuild_store(config, args.data_dir, create_engine(url))
         print(f"bluebook: projections rebuilt from the journal up to seq {seq}", file=sys.stderr)
         return 0
+    if args.command == "settle":
+        return _settle(config, args)
     if args.command == "markets":
         for symbol in config.symbols:
             print(json.dumps({"symbol": symbol.name, **_describe(config, symbol.name)}))
@@ -116,6 +134,30 @@ def _run(config: MarketConfig, args: argparse.Namespace) -> int:
     database.dispose()
     print(f"bluebook: stopped at seq {node.sequencer_seq()}: {json.dumps(node.health())}", file=sys.stderr)
     return 1 if node.failure else 0
+
+
+def _settle(config: MarketConfig, args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    url = _db_url(args)
+    upgrade(url)
+    w3 = connect(args.rpc_url)
+    settings = WorkerSettings(
+        confirmations=args.confirmations, max_wait_s=args.max_wait, crash_at=os.environ.get(CRASH_ENV)
+    )
+    worker = SettlementWorker(
+        create_engine(url),
+        w3,
+        at(w3, "Settlement", args.vault),
+        load_signer(args.signer_key_file),
+        config,
+        settings,
+    )
+    print(f"bluebook: settling to {args.vault} as {worker.signer.address}; Ctrl-C stops", file=sys.stderr)
+    worker.run(stop)
+    return 0
 
 
 if __name__ == "__main__":
