@@ -53,11 +53,13 @@ class Exchange:
         self.start_nonce = self.w3.eth.get_transaction_count(dev.operator)
         self._client_ids = 0
 
-    def worker(self, **settings: Any) -> SettlementWorker:
+    def worker(self, w3: Web3 | None = None, **settings: Any) -> SettlementWorker:
         values = dict(confirmations=CONFIRMATIONS, max_wait_s=0.0, poll_s=0.05, bump_after_s=3600.0)
         values.update(settings)
         signer = Account.from_key(OPERATOR_KEY)
-        return SettlementWorker(self.db, self.w3, self.dev.vault, signer, CONFIG, WorkerSettings(**values))
+        w3 = w3 or self.w3
+        vault = w3.eth.contract(address=self.dev.vault.address, abi=self.dev.vault.abi)
+        return SettlementWorker(self.db, w3, vault, signer, CONFIG, WorkerSettings(**values))
 
     def mine(self, blocks: int = 1) -> None:
         for _ in range(blocks):
