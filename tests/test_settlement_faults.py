@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from settlement.anvil import Anvil, rpc
-from settlement.batches import MINED, batch, next_batch_id, open_alerts, release
+from settlement.batches import MINED, batch, next_batch_id, open_alerts, release, transactions
 from settlement.chain import connect, send
 from settlement.devchain import DevVault
 from settlement.metrics import store_metrics
@@ -131,3 +131,27 @@ def drain(exchange: Exchange, timeout: float = 60.0) -> float:
         exchange.mine()
         time.sleep(0.05)
     return time.monotonic() - started
+
+
+def test_a_stuck_transaction_is_replaced_with_higher_fees_and_any_receipt_counts(exchange: Exchange) -> None:
+    exchange.trade(5)
+    exchange.projected()
+    worker = exchange.worker(bump_after_s=0.2)
+    url = exchange.dev.w3.provider.endpoint_uri  # type: ignore[attr-defined]
+    rpc(url, "evm_setAutomine", [False])
+    try:
+        worker.step()  # signed and broadcast, but nothing mines it
+        time.sleep(0.3)
+        worker.step()  # still no receipt: replaced
+    finally:
+        rpc(url, "evm_setAutomine", [True])
+    first, second = transactions(exchange.db, 1)
+    assert first.nonce == second.nonce
+    assert second.max_fee_per_gas * 10 >= first.max_fee_per_gas * 11
+    assert second.max_priority_fee_per_gas * 10 >= first.max_priority_fee_per_gas * 11
+    exchange.settle(worker)
+    figures = exchange.check_settled_exactly_once()
+    mined = batch(exchange.db, 1).tx_hash
+    assert mined in (first.tx_hash, second.tx_hash)
+    print(f"\nstuck, replaced (max fee {first.max_fee_per_gas} -> {second.max_fee_per_gas}), "
+          f"mined {'replacement' if mined == second.tx_hash else 'original'}: {figures}")  # fmt: skip
