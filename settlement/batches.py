@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from settlement.items import Item, ItemKey, pack_trade_row, pack_withdrawal_row, trade_key, withdrawal_key
 from settlement.layout import VaultLayout
@@ -58,13 +58,13 @@ def create_batch(db: Engine, batch_id: int, items: list[Item], now_ns: int) -> N
     """Insert batch ``batch_id`` (CREATED) with ``items`` and mark them batched, atomically."""
     with db.begin() as connection:
         connection.execute(
-            SettlementBatch.__table__.insert().values(
+            insert(SettlementBatch).values(
                 batch_id=batch_id, state=CREATED, item_count=len(items), created_at_ns=now_ns
             )
         )
         if items:
             connection.execute(
-                SettlementBatchItem.__table__.insert(),
+                insert(SettlementBatchItem),
                 [
                     dict(
                         batch_id=batch_id,
@@ -179,7 +179,7 @@ def save_signed(db: Engine, batch_id: int, signed: Signed, state: str, now_ns: i
     """Record a signed transaction of the batch (before it is broadcast) and make it the current one."""
     with db.begin() as connection:
         connection.execute(
-            SettlementTransaction.__table__.insert().values(
+            insert(SettlementTransaction).values(
                 tx_hash=signed.tx_hash,
                 batch_id=batch_id,
                 nonce=signed.nonce,
@@ -248,7 +248,7 @@ def hold(db: Engine, batch_id: int | None, key: ItemKey, reason: str, now_ns: in
         if _set_status(connection, key, "held", None, only_if=previous) != 1:
             raise DoubleBatching(f"{key} was not {previous}; it cannot be held")
         connection.execute(
-            SettlementAlert.__table__.insert().values(
+            insert(SettlementAlert).values(
                 kind="held",
                 detail=reason,
                 batch_id=batch_id,
@@ -263,9 +263,7 @@ def hold(db: Engine, batch_id: int | None, key: ItemKey, reason: str, now_ns: in
 def raise_alert(db: Engine, kind: str, detail: str, now_ns: int, batch_id: int | None = None) -> None:
     with db.begin() as connection:
         connection.execute(
-            SettlementAlert.__table__.insert().values(
-                kind=kind, detail=detail, batch_id=batch_id, raised_at_ns=now_ns
-            )
+            insert(SettlementAlert).values(kind=kind, detail=detail, batch_id=batch_id, raised_at_ns=now_ns)
         )
 
 

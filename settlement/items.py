@@ -110,17 +110,17 @@ def waiting_items(
         taken_trades += 1
     complete = taken_trades == len(trades)
     next_trade_seq = None if complete else trades[taken_trades].seq
-    for taken_withdrawals, row in enumerate(withdrawals):
-        if next_trade_seq is not None and row.seq > next_trade_seq:
+    for taken_withdrawals, withdrawal in enumerate(withdrawals):
+        if next_trade_seq is not None and withdrawal.seq > next_trade_seq:
             break
         if payload_bytes(taken_trades, taken_withdrawals + 1) > max_payload_bytes:
             waiting.full = True
             break
         try:
-            packed = pack_withdrawal_row(row, layout, vault_ids)
+            packed = pack_withdrawal_row(withdrawal, layout, vault_ids)
         except KeyError as missing:
-            return _stop(waiting, withdrawal_key(row.seq), f"account {missing} has no vault id")
-        waiting.items.append(Item(withdrawal_key(row.seq), row.seq, packed))
+            return _stop(waiting, withdrawal_key(withdrawal.seq), f"account {missing} has no vault id")
+        waiting.items.append(Item(withdrawal_key(withdrawal.seq), withdrawal.seq, packed))
     return waiting
 
 

@@ -72,4 +72,4 @@ def vault_ids(db: Engine) -> dict[int, int]:
     """Engine account id -> vault account id, for every account that has deposited."""
     with db.connect() as connection:
         rows = connection.execute(select(Account.id, Account.vault_id).where(Account.vault_id.is_not(None)))
-        return {account: vault for account, vault in rows}
+        return {account: vault for account, vault in rows if vault is not None}
