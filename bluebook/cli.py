@@ -18,17 +18,20 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import create_engine
+from sqlalchemy.exc import NoResultFound
 
 from bluebook.demo import DemoFlow
 from bluebook.markets import default_markets, load_markets
 from bluebook.node import Node
 from bluebook.projector import rebuild_store
 from matcher.config import MarketConfig
+from settlement.batches import open_alerts, release
 from settlement.chain import at, connect
 from settlement.signer import load_signer
 from settlement.worker import CRASH_ENV, SettlementWorker, WorkerSettings
@@ -66,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     settle.add_argument(
         "--max-wait", type=float, default=2.0, help="seconds a fill waits for a batch, at most"
     )
+    alerts = commands.add_parser("settle-alerts", help="list open settlement alerts; resolve one")
+    alerts.add_argument("--data-dir", type=Path, default=Path("data"))
+    alerts.add_argument("--db-url", help="SQLAlchemy URL (default: an SQLite file in the data directory)")
+    alerts.add_argument("--release", type=int, metavar="ID", help="resolve alert ID (a held item is retried)")
     markets = commands.add_parser("markets", help="print the configured markets")
     markets.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
     args = parser.parse_args(argv)
@@ -73,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         upgrade(_db_url(args))
         print(f"bluebook: store migrated ({_db_url(args)})", file=sys.stderr)
         return 0
+    if args.command == "settle-alerts":
+        return _settle_alerts(args)
     config = load_markets(args.markets) if args.markets else default_markets()
     if args.command == "rebuild-store":
         url = _db_url(args)
@@ -134,6 +143,23 @@ def _run(config: MarketConfig, args: argparse.Namespace) -> int:
     database.dispose()
     print(f"bluebook: stopped at seq {node.sequencer_seq()}: {json.dumps(node.health())}", file=sys.stderr)
     return 1 if node.failure else 0
+
+
+def _settle_alerts(args: argparse.Namespace) -> int:
+    url = _db_url(args)
+    upgrade(url)
+    database = create_engine(url)
+    if args.release is not None:
+        try:
+            release(database, args.release, time.time_ns())
+        except (NoResultFound, ValueError) as error:
+            print(
+                f"bluebook: cannot release alert {args.release}: {error or 'no such alert'}", file=sys.stderr
+            )
+            return 1
+    for alert in open_alerts(database):
+        print(json.dumps({key: value for key, value in alert._asdict().items() if value is not None}))
+    return 0
 
 
 def _settle(config: MarketConfig, args: argparse.Namespace) -> int:
