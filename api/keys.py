@@ -22,8 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, func, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from api.addresses import normalize_address
@@ -38,6 +37,7 @@ from api.credentials import (
 )
 from api.errors import ApiError, ErrorCode
 from api.signing import ed25519_public_bytes
+from store.accounts import allocate_account
 from store.models import Account, ApiKey
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,6 @@ MAX_ACTIVE_KEYS = 20
 MAX_LABEL_CHARS = 64
 DEFAULT_CACHE_TTL_NS = 1_000_000_000
 DEFAULT_CACHE_SIZE = 10_000
-_ALLOCATION_ATTEMPTS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,31 +94,8 @@ class KeyStore:
     # ------------------------------------------------------------------ accounts
 
     def account_id(self, address: str) -> int:
-        """The address's account id, allocated on first sight.
-
-        Allocation is rare, so on PostgreSQL it is serialized by a table lock (plain reads go on);
-        on SQLite, whose writers are serialized anyway, a loser of the race for max(id) + 1 retries.
-        """
-        existing = self.find_account(address)
-        if existing is not None:
-            return existing
-        address = normalize_address(address)
-        for _ in range(_ALLOCATION_ATTEMPTS):
-            with Session(self._db) as session:
-                if self._db.dialect.name == "postgresql":
-                    session.execute(text("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE"))
-                existing = session.scalar(select(Account.id).where(Account.address == address))
-                if existing is not None:
-                    return existing
-                account_id = (session.scalar(select(func.max(Account.id))) or 0) + 1
-                session.add(Account(id=account_id, address=address))
-                try:
-                    session.commit()
-                except IntegrityError:
-                    continue  # another process took this id or this address: look again
-                log.info("account %d allocated to %s", account_id, address)
-                return account_id
-        raise RuntimeError(f"no account id allocated to {address} after {_ALLOCATION_ATTEMPTS} attempts")
+        """The address's account id, allocated on first sight (``store.accounts``)."""
+        return allocate_account(self._db, normalize_address(address))
 
     def find_account(self, address: str) -> int | None:
         """The address's account id, or None if it has none yet (allocates nothing)."""

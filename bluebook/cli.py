@@ -7,6 +7,7 @@ migrated at start, then kept up by the projector), periodic snapshots, the REST 
 127.0.0.1:8000, and a small demo flow that prints each acknowledged command. On a clean stop it
 writes a snapshot. ``bluebook api`` is the same without the demo, in production mode unless
 ``--dev``; ``bluebook accounts`` issues keys and development credits (``bluebook.accounts``).
+``bluebook settle`` runs the settlement worker, a separate process (``settlement.worker``).
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
+
+from sqlalchemy.exc import NoResultFound
 
 from bluebook.accounts import CommandFailed, create_key, credit
 from bluebook.datadir import DataDirBusy
@@ -28,6 +33,10 @@ from bluebook.markets import default_markets, load_markets
 from bluebook.projector import rebuild_store
 from bluebook.server import ApiServer, ApiSettings
 from matcher.config import MarketConfig
+from settlement.batches import open_alerts, release
+from settlement.chain import at, connect
+from settlement.signer import load_signer
+from settlement.worker import CRASH_ENV, SettlementWorker, WorkerSettings
 from store.database import open_database
 from store.journal import FsyncPolicy
 from store.migrate import upgrade
@@ -46,6 +55,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     rebuild.add_argument("--data-dir", type=Path, default=Path("data"))
     rebuild.add_argument("--db-url", help="SQLAlchemy URL (default: an SQLite file in the data directory)")
     rebuild.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
+    settle = commands.add_parser("settle", help="run the settlement worker (batches fills to the vault)")
+    settle.add_argument("--data-dir", type=Path, default=Path("data"))
+    settle.add_argument("--db-url", help="SQLAlchemy URL (default: an SQLite file in the data directory)")
+    settle.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
+    settle.add_argument("--rpc-url", required=True, help="the chain's JSON-RPC URL")
+    settle.add_argument("--vault", required=True, help="the Settlement contract's address")
+    settle.add_argument("--signer-key-file", type=Path, required=True, help="the operator's key (hex)")
+    settle.add_argument("--confirmations", type=int, default=12, help="blocks until a batch is final")
+    settle.add_argument(
+        "--max-wait", type=float, default=2.0, help="seconds a fill waits for a batch, at most"
+    )
+    alerts = commands.add_parser("settle-alerts", help="list open settlement alerts; resolve one")
+    alerts.add_argument("--data-dir", type=Path, default=Path("data"))
+    alerts.add_argument("--db-url", help="SQLAlchemy URL (default: an SQLite file in the data directory)")
+    alerts.add_argument("--release", type=int, metavar="ID", help="resolve alert ID (a held item is retried)")
     markets = commands.add_parser("markets", help="print the configured markets")
     markets.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
     api = commands.add_parser("api", help="start the engine and the REST API (no chain needed)")
@@ -86,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _print_result(
             lambda: create_key(args.data_dir, args.address, args.scopes, args.label, args.db_url)
         )
+    if args.command == "settle-alerts":
+        return _settle_alerts(args)
     config = load_markets(args.markets) if args.markets else default_markets()
     if args.command == "accounts":
         return _print_result(
@@ -101,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         seq = rebuild_store(config, args.data_dir, open_database(url))
         print(f"bluebook: projections rebuilt from the journal up to seq {seq}", file=sys.stderr)
         return 0
+    if args.command == "settle":
+        return _settle(config, args)
     if args.command == "markets":
         for symbol in config.symbols:
             print(json.dumps({"symbol": symbol.name, **_describe(config, symbol.name)}))
@@ -168,6 +196,47 @@ def _describe(config: MarketConfig, name: str) -> dict[str, object]:
         "maker_bps": symbol.maker_bps,
         "taker_bps": symbol.taker_bps,
     }
+
+
+def _settle_alerts(args: argparse.Namespace) -> int:
+    url = _db_url(args)
+    upgrade(url)
+    database = open_database(url)
+    if args.release is not None:
+        try:
+            release(database, args.release, time.time_ns())
+        except (NoResultFound, ValueError) as error:
+            print(
+                f"bluebook: cannot release alert {args.release}: {error or 'no such alert'}", file=sys.stderr
+            )
+            return 1
+    for alert in open_alerts(database):
+        print(json.dumps({key: value for key, value in alert._asdict().items() if value is not None}))
+    return 0
+
+
+def _settle(config: MarketConfig, args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    url = _db_url(args)
+    upgrade(url)
+    w3 = connect(args.rpc_url)
+    settings = WorkerSettings(
+        confirmations=args.confirmations, max_wait_s=args.max_wait, crash_at=os.environ.get(CRASH_ENV)
+    )
+    worker = SettlementWorker(
+        open_database(url),
+        w3,
+        at(w3, "Settlement", args.vault),
+        load_signer(args.signer_key_file),
+        config,
+        settings,
+    )
+    print(f"bluebook: settling to {args.vault} as {worker.signer.address}; Ctrl-C stops", file=sys.stderr)
+    worker.run(stop)
+    return 0
 
 
 if __name__ == "__main__":

@@ -100,6 +100,17 @@ def view(call: ContractFunction) -> Any:
     return _transact(call.call)
 
 
+def simulate(call: ContractFunction, sender: str, block: str = "pending") -> int:
+    """The gas ``call`` from ``sender`` would use on top of ``block`` (an ``eth_estimateGas``, which
+    executes it); a revert is raised as ``Reverted``."""
+    return int(_transact(lambda: call.estimate_gas({"from": sender}, block_identifier=block)))  # type: ignore[arg-type]
+
+
+def call_as(call: ContractFunction, sender: str, block: str = "pending") -> Any:
+    """``eth_call`` of ``call`` from ``sender`` on top of ``block``, with a revert raised as ``Reverted``."""
+    return _transact(lambda: call.call({"from": sender}, block_identifier=block))  # type: ignore[arg-type]
+
+
 def _transact(submit: Callable[[], Any]) -> Any:
     """``submit()``, with a refusal (at gas estimation, or of a call) raised as ``Reverted``."""
     try:

@@ -2,12 +2,14 @@
 
 Two kinds of data live here (DESIGN.md, "The flow"):
 
-- Projections of the journal: ``orders``, ``order_history``, ``trades`` (their settlement columns
-  excepted), ``deposits``, ``withdrawals``, ``balances`` and ``projection_cursor``. They can always
-  be rebuilt from the journal (``bluebook rebuild-store``); never edit them by hand.
+- Projections of the journal: ``orders``, ``order_history``, ``trades``, ``deposits``,
+  ``withdrawals``, ``balances`` and ``projection_cursor``. They can always be rebuilt from the
+  journal (``bluebook rebuild-store``); never edit them by hand.
 - Records of their own that nothing can rebuild: ``accounts``, ``api_keys`` and ``login_nonces``
-  (issued by the API), ``settlement_batches``, ``settlement_batch_items`` and ``chain_cursors``
-  (the settlement worker's truth), and the settlement columns of ``trades``.
+  (issued by the API), ``settlement_batches``, ``settlement_batch_items``,
+  ``settlement_transactions``, ``settlement_alerts`` and ``chain_cursors`` (the settlement
+  worker's truth), and the settlement columns of ``trades`` and ``withdrawals`` (a rebuild keeps
+  them).
 
 Amounts, prices and quantities are engine integers (int64 range, as in the journal), stored as
 BIGINT; decimals appear only at the API edge.
@@ -62,11 +64,17 @@ class Symbol(Base):
 
 
 class Account(Base):
-    """An engine account id and the EVM address it belongs to."""
+    """An engine account id and the EVM address it belongs to.
+
+    ``vault_id`` is the account's compact id in the settlement vault, which the vault assigns at the
+    address's first deposit (so it need not equal ``id``); the deposit watcher fills it in from
+    ``Deposited`` events, and it never changes once set. Null until the first deposit is seen.
+    """
 
     __tablename__ = "accounts"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     address: Mapped[str] = mapped_column(String(42), unique=True)
+    vault_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
 
 
 class ApiKey(Base):
@@ -213,6 +221,38 @@ class SettlementBatch(Base):
     gas_used: Mapped[int | None] = mapped_column(BigInteger)
     created_at_ns: Mapped[int] = mapped_column(BigInteger)
     final_at_ns: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SettlementTransaction(Base):
+    """Every transaction signed for a batch (the first, and each fee-raised replacement), saved
+    before it is broadcast; all share the batch's nonce, and a receipt for any of them counts."""
+
+    __tablename__ = "settlement_transactions"
+    tx_hash: Mapped[str] = mapped_column(String(66), primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("settlement_batches.batch_id"), index=True)
+    nonce: Mapped[int] = mapped_column(BigInteger)
+    raw_tx: Mapped[bytes] = mapped_column(LargeBinary)
+    max_fee_per_gas: Mapped[int] = mapped_column(BigInteger)
+    max_priority_fee_per_gas: Mapped[int] = mapped_column(BigInteger)
+    signed_at_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class SettlementAlert(Base):
+    """Something settlement cannot do on its own: an item held (its pre-flight reverts), a reorg
+    deeper than the confirmation count, a vault that disagrees with the store. Open until an
+    operator resolves it (README, "Settlement operations"); an open ``halt`` alert stops the worker.
+    """
+
+    __tablename__ = "settlement_alerts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    detail: Mapped[str] = mapped_column(String(1024))
+    batch_id: Mapped[int | None] = mapped_column(BigInteger)
+    symbol: Mapped[str | None] = mapped_column(String(32))
+    trade_id: Mapped[int | None] = mapped_column(BigInteger)
+    withdrawal_seq: Mapped[int | None] = mapped_column(BigInteger)
+    raised_at_ns: Mapped[int] = mapped_column(BigInteger)
+    resolved_at_ns: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class SettlementBatchItem(Base):

@@ -230,10 +230,15 @@ class Projection:
         return row
 
 
-def clear_projections(db: Engine) -> dict[tuple[str, int], dict[str, Any]]:
-    """Empty the projection tables; return the settlement columns of every trade, to put back."""
+#: Settlement's own columns of the projected trades and withdrawals, kept across a rebuild.
+Kept = tuple[dict[tuple[str, int], dict[str, Any]], dict[int, dict[str, Any]]]
+
+
+def clear_projections(db: Engine) -> Kept:
+    """Empty the projection tables; return the settlement columns of every trade and withdrawal
+    the settlement worker has touched, to put back."""
     with db.begin() as connection:
-        kept = {
+        trades = {
             (row.symbol, row.trade_id): dict(
                 settlement_status=row.settlement_status,
                 batch_id=row.batch_id,
@@ -242,18 +247,27 @@ def clear_projections(db: Engine) -> dict[tuple[str, int], dict[str, Any]]:
             )  # fmt: skip
             for row in connection.execute(select(Trade).where(Trade.settlement_status != "unsettled"))
         }
+        withdrawals = {
+            row.seq: dict(settlement_status=row.settlement_status, batch_id=row.batch_id)
+            for row in connection.execute(
+                select(Withdrawal).where(Withdrawal.settlement_status != "unsettled")
+            )
+        }
         for model in PROJECTION_TABLES:
             connection.execute(delete(model.__table__))
-    return kept
+    return trades, withdrawals
 
 
-def restore_settlement(db: Engine, kept: dict[tuple[str, int], dict[str, Any]]) -> None:
-    """Put settlement's own trade columns back after a rebuild."""
+def restore_settlement(db: Engine, kept: Kept) -> None:
+    """Put settlement's own trade and withdrawal columns back after a rebuild."""
+    trades, withdrawals = kept
     with db.begin() as connection:
-        for (symbol, trade_id), values in kept.items():
+        for (symbol, trade_id), values in trades.items():
             connection.execute(
                 update(Trade).where(Trade.symbol == symbol, Trade.trade_id == trade_id).values(**values)
             )
+        for seq, values in withdrawals.items():
+            connection.execute(update(Withdrawal).where(Withdrawal.seq == seq).values(**values))
 
 
 def _add(
