@@ -80,10 +80,31 @@ class Candle:
 
 
 @dataclass(slots=True)
+class BookUpdate:
+    """What one ``apply`` changed in one symbol, for streams: levels as they are now (volume 0:
+    the level is gone), the trades, and the update ids covered. ``first_version`` ..
+    ``last_version`` count this symbol's own changes (one per command that changed it, so one
+    update's first is the previous update's last + 1, as a local book needs to see no gap);
+    ``first_seq`` .. ``last_seq`` are the engine seqs of those commands."""
+
+    symbol: str
+    first_version: int
+    last_version: int
+    first_seq: int
+    last_seq: int
+    ts: int
+    bids: dict[int, int] = field(default_factory=dict)
+    asks: dict[int, int] = field(default_factory=dict)
+    trades: list[Trade] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class SymbolData:
     bids: dict[int, int] = field(default_factory=dict)
     asks: dict[int, int] = field(default_factory=dict)
     update_id: int = 0
+    #: This symbol's own change counter (see ``BookUpdate``); the depth snapshot carries it too.
+    version: int = 0
     trades: deque[Trade] = field(default_factory=lambda: deque(maxlen=TRADES_KEPT))
     candles: dict[str, deque[Candle]] = field(
         default_factory=lambda: {name: deque(maxlen=CANDLES_KEPT) for name in INTERVALS}
@@ -104,6 +125,14 @@ class MarketData:
     def __init__(self, symbols: Iterable[str]) -> None:
         self.symbols = {name: SymbolData() for name in symbols}
         self.seq = 0
+        self._ts = 0
+        self._listeners: list[Callable[[list[BookUpdate]], None]] = []
+        self._updates: dict[str, BookUpdate] = {}
+
+    def listen(self, listener: Callable[[list[BookUpdate]], None]) -> None:
+        """Call ``listener(updates)`` on the loop after each ``apply`` that changed something,
+        with one ``BookUpdate`` per changed symbol. It must not block (queue and return)."""
+        self._listeners.append(listener)
 
     async def attach(self, node: Subscribable) -> None:
         """Load every book's depth and subscribe to the node's groups, in one step."""
@@ -127,11 +156,13 @@ class MarketData:
             data.bids, data.asks, data.update_id = dict(bids), dict(asks), seq
 
     def apply(self, groups: list[tuple[int, int, list[tuple[Any, ...]]]]) -> None:
-        """Apply committed commands' events: ``(seq, ts, events)`` in sequence order."""
+        """Apply committed commands' events: ``(seq, ts, events)`` in sequence order; then tell
+        the listeners what changed."""
         for seq, ts, events in groups:
             if seq <= self.seq:
                 continue
             self.seq = seq
+            self._ts = ts
             takers: dict[int, int] = {}  # order id -> limit price, for the command's taker
             for event in events:
                 kind = event[0]
@@ -149,6 +180,7 @@ class MarketData:
                     takers[oid] = price
                     self._change(symbol, side, old_price, -old_leaves, seq)
                     self._change(symbol, side, price, leaves, seq)
+        self._publish()
 
     def _change(self, symbol: str, side: int, price: int, delta: int, seq: int) -> None:
         data = self.symbols[symbol]
@@ -158,7 +190,27 @@ class MarketData:
             levels[price] = volume
         else:
             levels.pop(price, None)
-        data.update_id = seq
+        update = self._update(symbol, data, seq)
+        (update.bids if side == BUY else update.asks)[price] = volume
+
+    def _update(self, symbol: str, data: SymbolData, seq: int) -> BookUpdate:
+        """The pending update of ``symbol``, its version moved on once per command."""
+        if data.update_id != seq:
+            data.update_id = seq
+            data.version += 1
+        update = self._updates.get(symbol)
+        if update is None:
+            update = self._updates[symbol] = BookUpdate(
+                symbol, data.version, data.version, seq, seq, self._ts
+            )
+        update.last_version, update.last_seq, update.ts = data.version, seq, self._ts
+        return update
+
+    def _publish(self) -> None:
+        updates, self._updates = list(self._updates.values()), {}
+        if updates:
+            for listener in self._listeners:
+                listener(updates)
 
     def _fill(self, event: tuple[Any, ...], ts: int, takers: dict[int, int]) -> None:
         _, seq, symbol, trade_id, taker_id, _, _, _, taker_side, price, qty, quote_qty = event[:12]
@@ -166,7 +218,9 @@ class MarketData:
         self._change(symbol, maker_side, price, -qty, seq)
         self._change(symbol, taker_side, takers[taker_id], -qty, seq)
         data = self.symbols[symbol]
-        data.trades.append(Trade(trade_id, ts, price, qty, quote_qty, taker_side))
+        trade = Trade(trade_id, ts, price, qty, quote_qty, taker_side)
+        data.trades.append(trade)
+        self._update(symbol, data, seq).trades.append(trade)
         for name, width in INTERVALS.items():
             candles = data.candles[name]
             start = ts - ts % width
