@@ -145,11 +145,13 @@ class OrderBook:
         "taker_bps",
         "quote_per_tick_lot",
         "submit",
+        "submit_limit",
         "cancel",
         "cancel_all",
         "amend",
         "expire",
         "load",
+        "order",
         "best_bid",
         "best_ask",
         "last_order",
@@ -161,6 +163,9 @@ class OrderBook:
     )
 
     submit: Callable[..., Events]
+    #: ``submit_limit(order_id, account, side, price, qty, post_only, stp, client_order_id, seq)``:
+    #: ``submit`` of a GTC limit order whose fields the caller has checked (the engine's hot path).
+    submit_limit: Callable[[int, int, int, int, int, bool, int, str | None, int], Events]
     cancel: Callable[..., Events]
     cancel_all: Callable[..., Events]
     amend: Callable[..., Events]
@@ -168,6 +173,8 @@ class OrderBook:
     #: Rest an order record as it is, without matching or events (restoring a snapshot, in queue
     #: order; the caller guarantees it does not cross).
     load: Callable[[Order], None]
+    #: The live record of a resting order (read it, never change it), or None.
+    order: Callable[[int], Order | None]
     #: The best bid / ask in ticks, or None.
     best_bid: Callable[[], int | None]
     best_ask: Callable[[], int | None]
@@ -211,10 +218,6 @@ class OrderBook:
         _build(self, next_trade_id, typed_fills)
 
     # ----------------------------------------------------------------- queries
-
-    def order(self, order_id: int) -> Order | None:
-        """The live record of a resting order (read it, never change it), or None."""
-        return self._orders.get(order_id)
 
     def __len__(self) -> int:
         return len(self._orders)
@@ -313,24 +316,38 @@ def _build(book: OrderBook, first_trade_id: int, typed_fills: bool) -> None:
         expire_at: int = 0,
         seq: int = 0,
     ) -> Events:
-        nonlocal last_order, best_bid, best_ask
         if price < 1 or qty < 1:
             code = int(Reject.INVALID_PRICE if price < 1 else Reject.INVALID_QTY)
             return [(EV_REJECTED, seq, symbol, order_id, account, code, client_order_id)]
         if order_id in orders:
             raise InvariantError(f"{symbol}: order id {order_id} is already resting")
-        if side == BUY:
-            crosses = price >= best_ask
-        elif side == SELL:
-            crosses = price <= best_bid
-        else:
+        if side != BUY and side != SELL:
             code = int(Reject.INVALID_SIDE)
             return [(EV_REJECTED, seq, symbol, order_id, account, code, client_order_id)]
-        if crosses or tif != GTC or order_type != LIMIT:
-            return enter(order_id, account, side, price, qty, tif, order_type, post_only, stp, client_order_id, expire_at, seq, crosses)  # fmt: skip  # noqa: E501
-        # A GTC limit order that does not cross, most of all traffic: rest it (inlined).
-        order = last_order = [order_id, account, side, price, qty, qty, 0, client_order_id, 0, GTC, post_only, stp]  # fmt: skip  # noqa: E501
+        if tif == GTC and order_type == LIMIT:
+            return submit_limit(order_id, account, side, price, qty, post_only, stp, client_order_id, seq)
+        crosses = price >= best_ask if side == BUY else price <= best_bid
+        return enter(order_id, account, side, price, qty, tif, order_type, post_only, stp, client_order_id, expire_at, seq, crosses)  # fmt: skip  # noqa: E501
+
+    def submit_limit(
+        order_id: int,
+        account: int,
+        side: int,
+        price: int,
+        qty: int,
+        post_only: bool,
+        stp: int,
+        client_order_id: str | None,
+        seq: int,
+    ) -> Events:
+        """A GTC limit order whose fields the caller has checked (``submit`` does): side BUY or
+        SELL, price and qty >= 1, an id that is not resting. One that does not cross, most of all
+        traffic, rests here; one that crosses goes to ``enter``."""
+        nonlocal last_order, best_bid, best_ask
         if side == BUY:
+            if price >= best_ask:
+                return enter(order_id, account, side, price, qty, GTC, LIMIT, post_only, stp, client_order_id, 0, seq, True)  # fmt: skip  # noqa: E501
+            order = last_order = [order_id, account, side, price, qty, qty, 0, client_order_id, 0, GTC, post_only, stp]  # fmt: skip  # noqa: E501
             level = bids.get(price)
             if level is None:
                 bids[price] = [qty, L_FIRST, 0, order]
@@ -340,6 +357,9 @@ def _build(book: OrderBook, first_trade_id: int, typed_fills: bool) -> None:
                 level[0] += qty
                 level.append(order)
         else:
+            if price <= best_bid:
+                return enter(order_id, account, side, price, qty, GTC, LIMIT, post_only, stp, client_order_id, 0, seq, True)  # fmt: skip  # noqa: E501
+            order = last_order = [order_id, account, side, price, qty, qty, 0, client_order_id, 0, GTC, post_only, stp]  # fmt: skip  # noqa: E501
             level = asks.get(price)
             if level is None:
                 asks[price] = [qty, L_FIRST, 0, order]
@@ -719,11 +739,13 @@ def _build(book: OrderBook, first_trade_id: int, typed_fills: bool) -> None:
         return expiries[0][0] if expiries else None
 
     book.submit = submit
+    book.submit_limit = submit_limit
     book.cancel = cancel
     book.cancel_all = cancel_all
     book.amend = amend
     book.expire = expire
     book.load = rest
+    book.order = orders.get
     book.best_bid = get_best_bid
     book.best_ask = get_best_ask
     book.last_order = get_last_order
