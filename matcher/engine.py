@@ -21,6 +21,12 @@ Rules:
 - Amend checks the new size against the symbol's maximums (lots already filled + new leaves
   ≤ ``max_qty``; new leaves × new price ≤ ``max_notional``), not its minimums: a partly filled
   order may be cut below ``min_qty``. Its hold changes before the book sees it.
+
+Speed: ``apply`` is a closure built once (``_build_apply``) over the dicts it reads on every
+command; placing and cancelling, nearly all traffic, run inline in it, reading each symbol's
+book commands, balance slots and limits from one tuple (``refresh_hot``). A GTC limit passes most
+of its validation with one set lookup and enters the book through ``submit_limit``, which skips
+the checks the engine has made; the fills of one order are settled in one pass (``_settler``).
 """
 
 from __future__ import annotations
@@ -65,8 +71,6 @@ from matcher.events import (
 from matcher.rejects import Reject
 
 Events = list[tuple[Any, ...]]
-Handler = Callable[[tuple[Any, ...]], Events]
-Settler = Callable[[Events, int], None]
 
 BUY = int(Side.BUY)
 SELL = int(Side.SELL)
@@ -79,6 +83,7 @@ R_USER = int(CancelReason.USER)
 PLACE_ORDER = int(CommandKind.PLACE_ORDER)
 CANCEL_ORDER = int(CommandKind.CANCEL_ORDER)
 NO_EXPIRY = 1 << 63
+HOT_SETTLE = 4  # where a market's ``settle`` is in its ``_hot`` tuple
 _VALID_TIF = frozenset(int(t) for t in TimeInForce)
 _VALID_STP = frozenset(int(s) for s in Stp)
 #: (type of price, type of qty, order type, time in force, STP) of a well-formed GTC limit order:
@@ -154,23 +159,21 @@ class Engine:
         self._next_expiry = NO_EXPIRY
         #: The earliest command time at which a GTD order expires or a client id is forgotten.
         self._next_due = NO_EXPIRY
-        #: Per symbol, the closures of the hot path (``_market_paths``): ``place(command)`` and
-        #: ``cancel(command)``; ``settle(events, taker_unit)`` moves funds for the fills and
-        #: releases in the events of one command, whose fills share one taker, given the taker's
-        #: buy hold per lot (0 for a sell). Holds were taken up front.
-        self._placers: dict[str, Handler] = {}
-        self._cancellers: dict[str, Handler] = {}
-        self._settlers: dict[str, Settler] = {}
+        #: Per symbol, what the hot path needs as one tuple (see ``refresh_hot``).
+        self._hot: dict[str, tuple[Any, ...]] = {}
         self.refresh_hot()
         self.apply = _build_apply(self)
 
     def refresh_hot(self) -> None:
-        """Rebuild, in place, every symbol's hot-path closures (after a market's book is replaced)."""
-        for name, market in self.markets.items():
-            place, cancel, settle = _market_paths(self, market)
-            self._placers[name] = place
-            self._cancellers[name] = cancel
-            self._settlers[name] = settle
+        """Rebuild, in place, the per-symbol tuples of the hot path (after a book is replaced).
+
+        Per symbol: the book's ``submit_limit``, ``submit``, ``cancel`` and ``order``; the
+        market's ``settle`` (``_settler``); the base and quote slots in a balance row; lot size,
+        quote per tick-lot, max fee bps; min and max qty and notional; the ``Market``.
+        """
+        for name, m in self.markets.items():
+            book = m.book
+            self._hot[name] = (book.submit_limit, book.submit, book.cancel, book.order, _settler(self, m), 2 * m.base, 2 * m.quote, m.lot, m.k, m.max_fee_bps, *m.limits, m)  # fmt: skip  # noqa: E501
 
     # ------------------------------------------------------------ queries
 
@@ -255,7 +258,7 @@ class Engine:
         events: Events = []
         for market in [self.markets[symbol]] if symbol else self.markets.values():
             cancelled = market.book.cancel_all(account, seq=seq)
-            self._settlers[market.config.name](cancelled, 0)
+            self._hot[market.config.name][HOT_SETTLE](cancelled, 0)
             events += cancelled
         return events
 
@@ -295,7 +298,7 @@ class Engine:
             row[slot + 1] -= delta
             return events
         unit = buy_hold_per_lot(new_price, market.k, market.max_fee_bps) if side == BUY else 0
-        self._settlers[symbol](events, unit)
+        self._hot[symbol][HOT_SETTLE](events, unit)
         return events
 
     def _own_order(self, market: Market, account: int, order_id: int, cid: str | None) -> Order | None:
@@ -358,7 +361,7 @@ class Engine:
             due = book.next_expiry()
             if due is not None and due <= ts:
                 expired = book.expire(ts, seq=seq)
-                self._settlers[market.config.name](expired, 0)
+                self._hot[market.config.name][HOT_SETTLE](expired, 0)
                 events += expired
                 due = book.next_expiry()
             if due is not None and due < next_expiry:
@@ -397,21 +400,13 @@ def _rejected(seq: int, symbol: str, order_id: int, account: int, code: int, cid
     return [(REJECTED, seq, symbol, order_id, account, int(code), cid)]
 
 
-def _place_on_unknown_symbol(command: tuple[Any, ...]) -> Events:
-    _, seq, _, account, symbol, *_, cid, _ = command
-    return _rejected(seq, symbol, seq, account, UNKNOWN_SYMBOL, cid)
-
-
-def _cancel_on_unknown_symbol(command: tuple[Any, ...]) -> Events:
-    _, seq, _, account, symbol, order_id, cid = command
-    return _rejected(seq, symbol, order_id, account, UNKNOWN_SYMBOL, cid)
-
-
 def _build_apply(engine: Engine) -> Callable[[tuple[Any, ...]], Events]:
-    """Make ``engine.apply``: check the sequence, then hand placing and cancelling (nearly all
-    traffic) to their symbol's closures and everything else to the engine's methods."""
-    placers = engine._placers
-    cancellers = engine._cancellers
+    """Make ``engine.apply``: a closure over the dicts it reads on every command, with placing and
+    cancelling (nearly all traffic) inline; the other commands go to the engine's methods."""
+    hot = engine._hot
+    rows = engine._rows
+    client_ids = engine._client_ids
+    no_funds = [0] * (2 * len(engine.accounts.assets))  # the balance row of an unknown account
     handlers: dict[int, Callable[[Any], Events]] = {
         CommandKind.CANCEL_ALL: engine._cancel_all,
         CommandKind.AMEND_ORDER: engine._amend,
@@ -426,45 +421,50 @@ def _build_apply(engine: Engine) -> Callable[[tuple[Any, ...]], Events]:
         ts = command[2]
         if seq != engine.seq + 1 or ts < engine.ts:
             raise SequenceError(f"command ({seq}, {ts}) does not follow ({engine.seq}, {engine.ts})")
-        handler: Callable[[Any], Events] | None
-        if kind == PLACE_ORDER:
-            handler = placers.get(command[4], _place_on_unknown_symbol)
-        elif kind == CANCEL_ORDER:
-            handler = cancellers.get(command[4], _cancel_on_unknown_symbol)
-        else:
+        if kind != PLACE_ORDER and kind != CANCEL_ORDER:
             handler = handlers.get(kind) if type(kind) is int else None
             if handler is None:
                 raise TypeError(f"not a command the engine knows: {command!r}")
+            engine.seq = seq
+            engine.ts = ts
+            if ts >= engine._next_due:
+                return engine._housekeeping(ts, seq) + handler(command)
+            return handler(command)
+        if ts >= engine._next_due:
+            # Housekeeping moves ``_next_due`` past ``ts``, so the command then takes the path below.
+            return engine._housekeeping(ts, seq) + apply(command)
         engine.seq = seq
         engine.ts = ts
-        if ts >= engine._next_due:
-            return engine._housekeeping(ts, seq) + handler(command)
-        return handler(command)
-
-    return apply
-
-
-def _market_paths(engine: Engine, market: Market) -> tuple[Handler, Handler, Settler]:
-    """One symbol's ``place``, ``cancel`` and ``settle``: closures over its book's commands, its
-    balance slots and limits, so the commands of nearly all traffic read only local names."""
-    rows = engine._rows
-    client_ids = engine._client_ids
-    no_funds = [0] * (2 * len(engine.accounts.assets))  # the balance row of an unknown account
-    book = market.book
-    submit_limit = book.submit_limit
-    submit = book.submit
-    book_cancel = book.cancel
-    resting = book.order
-    symbol = market.config.name
-    base = 2 * market.base  # available base in a balance row; held is the next slot
-    quote = 2 * market.quote
-    lot = market.lot
-    k = market.k
-    max_fee = market.max_fee_bps
-    min_qty, max_qty, min_notional, max_notional = market.limits
-
-    def place(command: tuple[Any, ...]) -> Events:
-        _, seq, ts, account, _, side, order_type, price, qty, tif, post_only, stp, cid, expire_at = command  # fmt: skip  # noqa: E501
+        if kind == CANCEL_ORDER:
+            _, _, _, account, symbol, order_id, cid = command
+            try:
+                _, _, book_cancel, resting, _, base, quote, lot, k, max_fee, _, _, _, _, market = hot[symbol]
+            except KeyError:
+                return _rejected(seq, symbol, order_id, account, UNKNOWN_SYMBOL, cid)
+            if not order_id:
+                order = engine._own_order(market, account, 0, cid)
+                order_id = order[O_ID] if order is not None else 0
+            order = resting(order_id)
+            if order is None or order[O_ACCOUNT] != account:
+                return _rejected(seq, symbol, order_id, account, UNKNOWN_ORDER, cid)
+            events: Events = book_cancel(order_id, R_USER, seq)
+            _, _, _, _, _, side, price, leaves, _, _ = events[0]
+            row = rows[account]
+            if side == BUY:
+                cost = price * k
+                amount = leaves * (cost + -(-cost * max_fee // 10_000))
+                row[quote + 1] -= amount
+                row[quote] += amount
+            else:
+                amount = leaves * lot
+                row[base + 1] -= amount
+                row[base] += amount
+            return events
+        _, _, _, account, symbol, side, order_type, price, qty, tif, post_only, stp, cid, expire_at = command
+        try:
+            submit_limit, submit, _, _, settle, base, quote, lot, k, max_fee, min_qty, max_qty, min_notional, max_notional, market = hot[symbol]  # fmt: skip  # noqa: E501
+        except KeyError:
+            return _rejected(seq, symbol, seq, account, UNKNOWN_SYMBOL, cid)
         if cid is not None:
             known = client_ids.get((account, cid))
             if known is not None:
@@ -473,7 +473,11 @@ def _market_paths(engine: Engine, market: Market) -> tuple[Handler, Handler, Set
                 return [(DUPLICATE, seq, known[0], order[O_ID], account, cid, status, filled, leaves)]
         # The common order, a GTC limit, passes these few checks; anything else takes the full
         # check, which names the reject.
-        gtc_limit = (type(price), type(qty), order_type, tif, stp) in GTC_LIMIT and min_qty <= qty <= max_qty and price > 0  # fmt: skip  # noqa: E501
+        gtc_limit = (
+            (type(price), type(qty), order_type, tif, stp) in GTC_LIMIT
+            and min_qty <= qty <= max_qty
+            and price > 0
+        )
         if not gtc_limit:
             invalid = engine._check_order(market, side, order_type, price, qty, tif, post_only, stp, expire_at, ts)  # fmt: skip  # noqa: E501
             if invalid is not None:
@@ -506,7 +510,7 @@ def _market_paths(engine: Engine, market: Market) -> tuple[Handler, Handler, Set
         row[slot] = available - hold
         row[slot + 1] += hold
         if gtc_limit:
-            events: Events = submit_limit(seq, account, side, price, qty, post_only, stp, cid, seq)
+            events = submit_limit(seq, account, side, price, qty, post_only, stp, cid, seq)
         else:
             events = submit(seq, account, side, price, qty, tif, order_type, post_only, stp, cid, expire_at, seq)  # fmt: skip  # noqa: E501
         # Checked above, an order is always accepted but for a post-only one that would take.
@@ -517,30 +521,22 @@ def _market_paths(engine: Engine, market: Market) -> tuple[Handler, Handler, Set
         if len(events) > 1:
             settle(events, unit)
         if cid is not None or tif == GTD:
-            engine._remember(book.last_order(), symbol, account, cid, tif, expire_at, ts)
+            engine._remember(market.book.last_order(), symbol, account, cid, tif, expire_at, ts)
         return events
 
-    def cancel(command: tuple[Any, ...]) -> Events:
-        _, seq, _, account, _, order_id, cid = command
-        if not order_id:
-            order = engine._own_order(market, account, 0, cid)
-            order_id = order[O_ID] if order is not None else 0
-        order = resting(order_id)
-        if order is None or order[O_ACCOUNT] != account:
-            return _rejected(seq, symbol, order_id, account, UNKNOWN_ORDER, cid)
-        events: Events = book_cancel(order_id, R_USER, seq)
-        _, _, _, _, _, side, price, leaves, _, _ = events[0]
-        row = rows[account]
-        if side == BUY:
-            cost = price * k
-            amount = leaves * (cost + -(-cost * max_fee // 10_000))
-            row[quote + 1] -= amount
-            row[quote] += amount
-        else:
-            amount = leaves * lot
-            row[base + 1] -= amount
-            row[base] += amount
-        return events
+    return apply
+
+
+def _settler(engine: Engine, market: Market) -> Callable[[Events, int], None]:
+    """One symbol's ``settle(events, taker_unit)``: move funds for the fills and releases in the
+    events of one command, whose fills share one taker, given the taker's buy hold per lot (0
+    for a sell). Holds were taken up front."""
+    rows = engine._rows
+    base = 2 * market.base  # available base in a balance row; held is the next slot
+    quote = 2 * market.quote
+    lot = market.lot
+    k = market.k
+    max_fee = market.max_fee_bps
 
     def settle(events: Events, taker_unit: int) -> None:
         taker = taker_side = taker_qty = taker_quote = fees = 0
@@ -586,4 +582,4 @@ def _market_paths(engine: Engine, market: Market) -> tuple[Handler, Handler, Set
                 row[quote] += taker_quote
             engine._fee_row[quote] += fees
 
-    return place, cancel, settle
+    return settle
