@@ -75,6 +75,8 @@ class MarketConfig:
     _quote_per_tick_lot: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.client_id_retention_ns < 1:
+            raise ValueError("client_id_retention_ns must be positive")
         assets = {a.name: a for a in self.assets}
         if len(assets) != len(self.assets):
             raise ValueError("asset names must be unique")

@@ -21,6 +21,12 @@ Rules:
 - Amend checks the new size against the symbol's maximums (lots already filled + new leaves
   ≤ ``max_qty``; new leaves × new price ≤ ``max_notional``), not its minimums: a partly filled
   order may be cut below ``min_qty``. Its hold changes before the book sees it.
+
+Speed: ``apply`` is a closure built once (``_build_apply``) over the dicts it reads on every
+command; placing and cancelling, nearly all traffic, run inline in it, reading each symbol's
+book commands, balance slots and limits from one tuple (``refresh_hot``). A GTC limit passes most
+of its validation with one set lookup and enters the book through ``submit_limit``, which skips
+the checks the engine has made; the fills of one order are settled in one pass (``_settler``).
 """
 
 from __future__ import annotations
@@ -45,7 +51,6 @@ from matcher.book import (
 from matcher.commands import (
     AmendOrder,
     CancelAll,
-    CancelOrder,
     CommandKind,
     Deposit,
     Tick,
@@ -76,9 +81,21 @@ GTD = int(TimeInForce.GTD)
 IOC = int(TimeInForce.IOC)
 R_USER = int(CancelReason.USER)
 PLACE_ORDER = int(CommandKind.PLACE_ORDER)
+CANCEL_ORDER = int(CommandKind.CANCEL_ORDER)
 NO_EXPIRY = 1 << 63
+HOT_SETTLE = 4  # where a market's ``settle`` is in its ``_hot`` tuple
 _VALID_TIF = frozenset(int(t) for t in TimeInForce)
 _VALID_STP = frozenset(int(s) for s in Stp)
+#: (type of price, type of qty, order type, time in force, STP) of a well-formed GTC limit order:
+#: one set lookup passes the common order through most of its validation.
+GTC_LIMIT = frozenset((int, int, LIMIT, GTC, stp) for stp in _VALID_STP)
+UNKNOWN_SYMBOL = int(Reject.UNKNOWN_SYMBOL)
+UNKNOWN_ORDER = int(Reject.UNKNOWN_ORDER)
+INVALID_SIDE = int(Reject.INVALID_SIDE)
+NOTIONAL_BELOW_MIN = int(Reject.NOTIONAL_BELOW_MIN)
+NOTIONAL_ABOVE_MAX = int(Reject.NOTIONAL_ABOVE_MAX)
+INSUFFICIENT_FUNDS = int(Reject.INSUFFICIENT_FUNDS)
+NO_LIQUIDITY = int(Reject.NO_LIQUIDITY)
 
 
 class Market:
@@ -118,6 +135,9 @@ class Market:
 class Engine:
     """All books and accounts. ``apply(command)`` is the only way to change anything."""
 
+    #: Apply one stamped command; return its events (possibly a single ``Rejected``).
+    apply: Callable[[tuple[Any, ...]], Events]
+
     def __init__(self, config: MarketConfig) -> None:
         self.config = config
         self.seq = 0
@@ -129,9 +149,6 @@ class Engine:
             s.name: Market(s, index[s.base], index[s.quote], config.quote_per_tick_lot(s.name))
             for s in config.symbols
         }
-        #: Per symbol, what ``_place`` needs, as one tuple: book, base and quote slots in a
-        #: balance row, lot size, quote per tick-lot, max fee bps, qty and notional limits.
-        self.refresh_hot()
         self._rows = self.accounts.rows
         self._fee_row = self._rows[config.fee_account]
         self._client_ids: dict[tuple[int, str], tuple[str, Order]] = {}
@@ -142,46 +159,21 @@ class Engine:
         self._next_expiry = NO_EXPIRY
         #: The earliest command time at which a GTD order expires or a client id is forgotten.
         self._next_due = NO_EXPIRY
-        #: Handlers indexed by ``CommandKind``.
-        handlers: dict[int, Callable[[Any], Events]] = {
-            CommandKind.PLACE_ORDER: self._place,
-            CommandKind.CANCEL_ORDER: self._cancel,
-            CommandKind.CANCEL_ALL: self._cancel_all,
-            CommandKind.AMEND_ORDER: self._amend,
-            CommandKind.DEPOSIT: self._deposit,
-            CommandKind.WITHDRAW: self._withdraw,
-            CommandKind.TICK: self._tick,
-        }
-        self._handlers: list[Callable[[Any], Events] | None] = [
-            handlers.get(kind) for kind in range(max(handlers) + 1)
-        ]
+        #: Per symbol, what the hot path needs as one tuple (see ``refresh_hot``).
+        self._hot: dict[str, tuple[Any, ...]] = {}
+        self.refresh_hot()
+        self.apply = _build_apply(self)
 
     def refresh_hot(self) -> None:
-        """Rebuild the per-symbol tuples of the hot path (after a market's book is replaced)."""
-        self._hot: dict[str, tuple[Any, ...]] = {
-            name: (m.book, 2 * m.base, 2 * m.quote, m.lot, m.k, m.max_fee_bps, *m.limits)
-            for name, m in self.markets.items()
-        }
+        """Rebuild, in place, the per-symbol tuples of the hot path (after a book is replaced).
 
-    # ------------------------------------------------------------ entry point
-
-    def apply(self, command: tuple[Any, ...]) -> Events:
-        """Apply one stamped command; return its events (possibly a single ``Rejected``)."""
-        kind, seq, ts = command[0], command[1], command[2]
-        if seq != self.seq + 1 or ts < self.ts:
-            raise SequenceError(f"command ({seq}, {ts}) does not follow ({self.seq}, {self.ts})")
-        if ts < self._next_due and kind == PLACE_ORDER:
-            self.seq = seq
-            self.ts = ts
-            return self._place(command)  # the hot path, without the general dispatch
-        handler = self._handlers[kind] if type(kind) is int and 0 < kind < len(self._handlers) else None
-        if handler is None:
-            raise TypeError(f"not a command the engine knows: {command!r}")
-        self.seq = seq
-        self.ts = ts
-        if ts >= self._next_due:
-            return self._housekeeping(ts, seq) + handler(command)
-        return handler(command)
+        Per symbol: the book's ``submit_limit``, ``submit``, ``cancel`` and ``order``; the
+        market's ``settle`` (``_settler``); the base and quote slots in a balance row; lot size,
+        quote per tick-lot, max fee bps; min and max qty and notional; the ``Market``.
+        """
+        for name, m in self.markets.items():
+            book = m.book
+            self._hot[name] = (book.submit_limit, book.submit, book.cancel, book.order, _settler(self, m), 2 * m.base, 2 * m.quote, m.lot, m.k, m.max_fee_bps, *m.limits, m)  # fmt: skip  # noqa: E501
 
     # ------------------------------------------------------------ queries
 
@@ -196,74 +188,6 @@ class Engine:
         return self._client_ids.get((account, client_order_id))
 
     # ------------------------------------------------------------ orders
-
-    def _place(self, cmd: tuple[Any, ...]) -> Events:
-        _, seq, ts, account, symbol, side, order_type, price, qty, tif, post_only, stp, cid, expire_at = cmd
-        hot = self._hot.get(symbol)
-        if hot is None:
-            return self._reject(seq, symbol, seq, account, Reject.UNKNOWN_SYMBOL, cid)
-        if cid is not None:
-            known = self._client_ids.get((account, cid))
-            if known is not None:
-                order = known[1]
-                status, filled, leaves = order_status(order), order_filled(order), order[O_LEAVES]
-                return [(DUPLICATE, seq, known[0], order[O_ID], account, cid, status, filled, leaves)]
-        book, base, quote, lot, k, max_fee, min_qty, max_qty, min_notional, max_notional = hot
-        # The common order (a plain GTC limit) passes these few checks; anything else takes the
-        # full check, which names the reject.
-        if not (
-            order_type == LIMIT
-            and tif == GTC
-            and not post_only
-            and type(qty) is int
-            and type(price) is int
-            and min_qty <= qty <= max_qty
-            and price > 0
-            and stp in _VALID_STP
-        ):
-            market = self.markets[symbol]
-            code = self._check_order(market, side, order_type, price, qty, tif, post_only, stp, expire_at, ts)
-            if code is not None:
-                return self._reject(seq, symbol, seq, account, code, cid)
-            if order_type == MARKET:
-                tif = IOC
-                if not price:
-                    price = self._protection_price(market, side)
-                    if not price:
-                        return self._reject(seq, symbol, seq, account, Reject.NO_LIQUIDITY, cid)
-        if side == BUY:
-            cost = price * k
-            unit = cost + -(-cost * max_fee // 10_000)
-            slot = quote
-            hold = qty * unit
-        elif side == SELL:
-            unit = 0
-            slot = base
-            hold = qty * lot
-        else:
-            return self._reject(seq, symbol, seq, account, Reject.INVALID_SIDE, cid)
-        notional = price * qty * k
-        if notional < min_notional or notional > max_notional:
-            code = Reject.NOTIONAL_BELOW_MIN if notional < min_notional else Reject.NOTIONAL_ABOVE_MAX
-            return self._reject(seq, symbol, seq, account, code, cid)
-        row = self._rows.get(account)
-        if row is None or row[slot] < hold:
-            return self._reject(seq, symbol, seq, account, Reject.INSUFFICIENT_FUNDS, cid)
-        row[slot] -= hold
-        row[slot + 1] += hold
-        events: Events = book.submit(
-            seq, account, side, price, qty, tif, order_type, post_only, stp, cid, expire_at, seq
-        )
-        # Checked above, a plain GTC limit is always accepted; only post-only can be refused.
-        if post_only and events[0][0] != ACCEPTED:
-            row[slot] += hold
-            row[slot + 1] -= hold
-            return events
-        if len(events) > 1:
-            self._settle(hot, events, unit)
-        if cid is not None or tif == GTD:
-            self._remember(book.last_order(), symbol, account, cid, tif, expire_at, ts)
-        return events
 
     def _remember(
         self, order: Order, symbol: str, account: int, cid: str | None, tif: int, expire_at: int, ts: int
@@ -327,31 +251,14 @@ class Engine:
         best = market.book.best_bid()
         return 0 if best is None else max(1, -(-best * (10_000 - bps) // 10_000))
 
-    def _cancel(self, cmd: CancelOrder) -> Events:
-        _, seq, _ts, account, symbol, order_id, cid = cmd
-        hot = self._hot.get(symbol)
-        if hot is None:
-            return self._reject(seq, symbol, order_id, account, Reject.UNKNOWN_SYMBOL, cid)
-        book = hot[0]
-        if not order_id:
-            order = self._own_order(self.markets[symbol], account, 0, cid)
-            order_id = order[O_ID] if order is not None else 0
-        order = book.order(order_id)
-        if order is None or order[O_ACCOUNT] != account:
-            return self._reject(seq, symbol, order_id, account, Reject.UNKNOWN_ORDER, cid)
-        events: Events = book.cancel(order_id, R_USER, seq)
-        _, _, _, _, _, side, price, leaves, _, _ = events[0]
-        self._release(hot, self._rows[account], side, price, leaves)
-        return events
-
     def _cancel_all(self, cmd: CancelAll) -> Events:
         _, seq, _ts, account, symbol = cmd
         if symbol and symbol not in self.markets:
-            return self._reject(seq, symbol, 0, account, Reject.UNKNOWN_SYMBOL, None)
+            return _rejected(seq, symbol, 0, account, Reject.UNKNOWN_SYMBOL, None)
         events: Events = []
         for market in [self.markets[symbol]] if symbol else self.markets.values():
             cancelled = market.book.cancel_all(account, seq=seq)
-            self._settle(self._hot[market.config.name], cancelled, 0)
+            self._hot[market.config.name][HOT_SETTLE](cancelled, 0)
             events += cancelled
         return events
 
@@ -359,13 +266,13 @@ class Engine:
         _, seq, _ts, account, symbol, order_id, price, qty = cmd
         market = self.markets.get(symbol)
         if market is None:
-            return self._reject(seq, symbol, order_id, account, Reject.UNKNOWN_SYMBOL, None)
+            return _rejected(seq, symbol, order_id, account, Reject.UNKNOWN_SYMBOL, None)
         order = self._own_order(market, account, order_id, None)
         if order is None:
-            return self._reject(seq, symbol, order_id, account, Reject.UNKNOWN_ORDER, None)
+            return _rejected(seq, symbol, order_id, account, Reject.UNKNOWN_ORDER, None)
         cid = order[O_CLIENT_ID]
         if type(price) is not int or type(qty) is not int or price < 0 or qty < 0:
-            return self._reject(seq, symbol, order_id, account, Reject.INVALID_AMEND, cid)
+            return _rejected(seq, symbol, order_id, account, Reject.INVALID_AMEND, cid)
         side = order[O_SIDE]
         old_price = order[O_PRICE]
         old_leaves = order[O_LEAVES]
@@ -373,16 +280,16 @@ class Engine:
         new_leaves = qty or old_leaves
         min_qty, max_qty, min_notional, max_notional = market.limits
         if order_filled(order) + new_leaves > max_qty:
-            return self._reject(seq, symbol, order_id, account, Reject.QTY_ABOVE_MAX, cid)
+            return _rejected(seq, symbol, order_id, account, Reject.QTY_ABOVE_MAX, cid)
         if new_price * new_leaves * market.k > max_notional:
-            return self._reject(seq, symbol, order_id, account, Reject.NOTIONAL_ABOVE_MAX, cid)
+            return _rejected(seq, symbol, order_id, account, Reject.NOTIONAL_ABOVE_MAX, cid)
         asset, old_hold = market.hold_of(side, old_price, old_leaves)
         _, new_hold = market.hold_of(side, new_price, new_leaves)
         row = self.accounts.rows[account]
         slot = 2 * asset
         delta = new_hold - old_hold
         if delta > row[slot]:
-            return self._reject(seq, symbol, order_id, account, Reject.INSUFFICIENT_FUNDS, cid)
+            return _rejected(seq, symbol, order_id, account, Reject.INSUFFICIENT_FUNDS, cid)
         row[slot] -= delta
         row[slot + 1] += delta
         events = market.book.amend(order_id, price=new_price, qty=new_leaves, seq=seq)
@@ -391,7 +298,7 @@ class Engine:
             row[slot + 1] -= delta
             return events
         unit = buy_hold_per_lot(new_price, market.k, market.max_fee_bps) if side == BUY else 0
-        self._settle(self._hot[symbol], events, unit)
+        self._hot[symbol][HOT_SETTLE](events, unit)
         return events
 
     def _own_order(self, market: Market, account: int, order_id: int, cid: str | None) -> Order | None:
@@ -408,71 +315,15 @@ class Engine:
 
     # ------------------------------------------------------------ money
 
-    def _settle(self, hot: tuple[Any, ...], events: Events, taker_unit: int) -> None:
-        """Move funds for the fills and releases in ``events`` (holds were taken up front).
-
-        All fills in ``events`` share one taker (the order just entered or amended): each fill
-        settles its maker, and the taker and the fee account are settled once, with the sums.
-        ``hot`` is the market's ``_hot`` tuple; ``taker_unit`` is the taker's buy hold per lot
-        (0 when the taker sells).
-        """
-        rows = self._rows
-        _, base_slot, quote_slot, lot, k, max_fee, _, _, _, _ = hot
-        taker = taker_side = taker_qty = taker_quote = fees = 0
-        for event in events:
-            kind = event[0]
-            if kind == FILL:
-                (_, _, _, _, _, _, taker, maker, taker_side, price, qty, quote, taker_fee, maker_fee, _, _) = event  # fmt: skip  # noqa: E501
-                maker_row = rows[maker]
-                if taker_side == BUY:  # the maker sold: base out of its hold, quote in
-                    maker_row[base_slot + 1] -= qty * lot
-                    maker_row[quote_slot] += quote - maker_fee
-                    taker_quote += quote + taker_fee
-                else:  # the maker bought: its hold pays, the rest of the hold comes back
-                    cost = price * k
-                    hold = qty * (cost + -(-cost * max_fee // 10_000))
-                    maker_row[quote_slot + 1] -= hold
-                    maker_row[quote_slot] += hold - quote - maker_fee
-                    maker_row[base_slot] += qty * lot
-                    taker_quote += quote - taker_fee
-                taker_qty += qty
-                fees += taker_fee + maker_fee
-            elif kind == CANCELLED:
-                (_, _, _, _, account, side, price, qty, _, _) = event
-                self._release(hot, rows[account], side, price, qty)
-        if taker_qty:
-            row = rows[taker]
-            if taker_side == BUY:  # taker_quote: what it paid, fees included
-                hold = taker_qty * taker_unit
-                row[quote_slot + 1] -= hold
-                row[quote_slot] += hold - taker_quote
-                row[base_slot] += taker_qty * lot
-            else:  # taker_quote: its proceeds, net of fees
-                row[base_slot + 1] -= taker_qty * lot
-                row[quote_slot] += taker_quote
-            self._fee_row[quote_slot] += fees
-
-    def _release(self, hot: tuple[Any, ...], row: list[int], side: int, price: int, qty: int) -> None:
-        """Give back to available what ``qty`` lots of an order at ``price`` held."""
-        _, base_slot, quote_slot, lot, k, max_fee, _, _, _, _ = hot
-        if side == BUY:
-            amount = qty * buy_hold_per_lot(price, k, max_fee)
-            row[quote_slot + 1] -= amount
-            row[quote_slot] += amount
-        else:
-            amount = qty * lot
-            row[base_slot + 1] -= amount
-            row[base_slot] += amount
-
     def _deposit(self, cmd: Deposit) -> Events:
         _, seq, _ts, account, asset, amount, ref = cmd
         index = self.accounts.index.get(asset)
         if index is None:
-            return self._reject(seq, "", 0, account, Reject.UNKNOWN_ASSET, None)
+            return _rejected(seq, "", 0, account, Reject.UNKNOWN_ASSET, None)
         if type(amount) is not int or amount < 1:
-            return self._reject(seq, "", 0, account, Reject.INVALID_AMOUNT, None)
+            return _rejected(seq, "", 0, account, Reject.INVALID_AMOUNT, None)
         if ref in self._deposit_refs:
-            return self._reject(seq, "", 0, account, Reject.DUPLICATE_DEPOSIT, None)
+            return _rejected(seq, "", 0, account, Reject.DUPLICATE_DEPOSIT, None)
         self._deposit_refs.add(ref)
         self.accounts.credit(account, index, amount)
         return [(DEPOSITED, seq, account, asset, amount, ref)]
@@ -481,11 +332,11 @@ class Engine:
         _, seq, _ts, account, asset, amount = cmd
         index = self.accounts.index.get(asset)
         if index is None:
-            return self._reject(seq, "", 0, account, Reject.UNKNOWN_ASSET, None)
+            return _rejected(seq, "", 0, account, Reject.UNKNOWN_ASSET, None)
         if type(amount) is not int or amount < 1:
-            return self._reject(seq, "", 0, account, Reject.INVALID_AMOUNT, None)
+            return _rejected(seq, "", 0, account, Reject.INVALID_AMOUNT, None)
         if not self.accounts.debit(account, index, amount):
-            return self._reject(seq, "", 0, account, Reject.INSUFFICIENT_FUNDS, None)
+            return _rejected(seq, "", 0, account, Reject.INSUFFICIENT_FUNDS, None)
         return [(WITHDRAWN, seq, account, asset, amount)]
 
     # ------------------------------------------------------------ time
@@ -510,7 +361,7 @@ class Engine:
             due = book.next_expiry()
             if due is not None and due <= ts:
                 expired = book.expire(ts, seq=seq)
-                self._settle(self._hot[market.config.name], expired, 0)
+                self._hot[market.config.name][HOT_SETTLE](expired, 0)
                 events += expired
                 due = book.next_expiry()
             if due is not None and due < next_expiry:
@@ -532,11 +383,6 @@ class Engine:
 
     # ------------------------------------------------------------ checking
 
-    def _reject(
-        self, seq: int, symbol: str, order_id: int, account: int, code: Reject, cid: str | None
-    ) -> Events:
-        return [(REJECTED, seq, symbol, order_id, account, int(code), cid)]
-
     def validate(self) -> None:
         """Raise ``InvariantError`` unless every book is sound, money is conserved, no balance
         is negative and every held balance equals what its account's open orders need."""
@@ -548,3 +394,192 @@ class Engine:
                 key = (order[O_ACCOUNT], asset)
                 holds[key] = holds.get(key, 0) + amount
         self.accounts.validate(holds)
+
+
+def _rejected(seq: int, symbol: str, order_id: int, account: int, code: int, cid: str | None) -> Events:
+    return [(REJECTED, seq, symbol, order_id, account, int(code), cid)]
+
+
+def _build_apply(engine: Engine) -> Callable[[tuple[Any, ...]], Events]:
+    """Make ``engine.apply``: a closure over the dicts it reads on every command, with placing and
+    cancelling (nearly all traffic) inline; the other commands go to the engine's methods."""
+    hot = engine._hot
+    rows = engine._rows
+    client_ids = engine._client_ids
+    no_funds = [0] * (2 * len(engine.accounts.assets))  # the balance row of an unknown account
+    handlers: dict[int, Callable[[Any], Events]] = {
+        CommandKind.CANCEL_ALL: engine._cancel_all,
+        CommandKind.AMEND_ORDER: engine._amend,
+        CommandKind.DEPOSIT: engine._deposit,
+        CommandKind.WITHDRAW: engine._withdraw,
+        CommandKind.TICK: engine._tick,
+    }
+
+    def apply(command: tuple[Any, ...]) -> Events:
+        kind = command[0]
+        seq = command[1]
+        ts = command[2]
+        if seq != engine.seq + 1 or ts < engine.ts:
+            raise SequenceError(f"command ({seq}, {ts}) does not follow ({engine.seq}, {engine.ts})")
+        if kind != PLACE_ORDER and kind != CANCEL_ORDER:
+            handler = handlers.get(kind) if type(kind) is int else None
+            if handler is None:
+                raise TypeError(f"not a command the engine knows: {command!r}")
+            engine.seq = seq
+            engine.ts = ts
+            if ts >= engine._next_due:
+                return engine._housekeeping(ts, seq) + handler(command)
+            return handler(command)
+        if ts >= engine._next_due:
+            # Housekeeping moves ``_next_due`` past ``ts``, so the command then takes the path below.
+            return engine._housekeeping(ts, seq) + apply(command)
+        engine.seq = seq
+        engine.ts = ts
+        if kind == CANCEL_ORDER:
+            _, _, _, account, symbol, order_id, cid = command
+            try:
+                _, _, book_cancel, resting, _, base, quote, lot, k, max_fee, _, _, _, _, market = hot[symbol]
+            except KeyError:
+                return _rejected(seq, symbol, order_id, account, UNKNOWN_SYMBOL, cid)
+            if not order_id:
+                order = engine._own_order(market, account, 0, cid)
+                order_id = order[O_ID] if order is not None else 0
+            order = resting(order_id)
+            if order is None or order[O_ACCOUNT] != account:
+                return _rejected(seq, symbol, order_id, account, UNKNOWN_ORDER, cid)
+            events: Events = book_cancel(order_id, R_USER, seq)
+            _, _, _, _, _, side, price, leaves, _, _ = events[0]
+            row = rows[account]
+            if side == BUY:
+                cost = price * k
+                amount = leaves * (cost + -(-cost * max_fee // 10_000))
+                row[quote + 1] -= amount
+                row[quote] += amount
+            else:
+                amount = leaves * lot
+                row[base + 1] -= amount
+                row[base] += amount
+            return events
+        _, _, _, account, symbol, side, order_type, price, qty, tif, post_only, stp, cid, expire_at = command
+        try:
+            submit_limit, submit, _, _, settle, base, quote, lot, k, max_fee, min_qty, max_qty, min_notional, max_notional, market = hot[symbol]  # fmt: skip  # noqa: E501
+        except KeyError:
+            return _rejected(seq, symbol, seq, account, UNKNOWN_SYMBOL, cid)
+        if cid is not None:
+            known = client_ids.get((account, cid))
+            if known is not None:
+                order = known[1]
+                status, filled, leaves = order_status(order), order_filled(order), order[O_LEAVES]
+                return [(DUPLICATE, seq, known[0], order[O_ID], account, cid, status, filled, leaves)]
+        # The common order, a GTC limit, passes these few checks; anything else takes the full
+        # check, which names the reject.
+        gtc_limit = (
+            (type(price), type(qty), order_type, tif, stp) in GTC_LIMIT
+            and min_qty <= qty <= max_qty
+            and price > 0
+        )
+        if not gtc_limit:
+            invalid = engine._check_order(market, side, order_type, price, qty, tif, post_only, stp, expire_at, ts)  # fmt: skip  # noqa: E501
+            if invalid is not None:
+                return _rejected(seq, symbol, seq, account, invalid, cid)
+            if order_type == MARKET:
+                tif = IOC
+                if not price:
+                    price = engine._protection_price(market, side)
+                    if not price:
+                        return _rejected(seq, symbol, seq, account, NO_LIQUIDITY, cid)
+        if side == BUY:
+            cost = price * k
+            unit = cost + -(-cost * max_fee // 10_000)
+            slot = quote
+            hold = qty * unit
+        elif side == SELL:
+            unit = 0
+            slot = base
+            hold = qty * lot
+        else:
+            return _rejected(seq, symbol, seq, account, INVALID_SIDE, cid)
+        notional = price * qty * k
+        if not min_notional <= notional <= max_notional:
+            code = NOTIONAL_BELOW_MIN if notional < min_notional else NOTIONAL_ABOVE_MAX
+            return _rejected(seq, symbol, seq, account, code, cid)
+        row = rows.get(account, no_funds)  # every hold is at least 1
+        available = row[slot]
+        if available < hold:
+            return _rejected(seq, symbol, seq, account, INSUFFICIENT_FUNDS, cid)
+        row[slot] = available - hold
+        row[slot + 1] += hold
+        if gtc_limit:
+            events = submit_limit(seq, account, side, price, qty, post_only, stp, cid, seq)
+        else:
+            events = submit(seq, account, side, price, qty, tif, order_type, post_only, stp, cid, expire_at, seq)  # fmt: skip  # noqa: E501
+        # Checked above, an order is always accepted but for a post-only one that would take.
+        if post_only and events[0][0] != ACCEPTED:
+            row[slot] += hold
+            row[slot + 1] -= hold
+            return events
+        if len(events) > 1:
+            settle(events, unit)
+        if cid is not None or tif == GTD:
+            engine._remember(market.book.last_order(), symbol, account, cid, tif, expire_at, ts)
+        return events
+
+    return apply
+
+
+def _settler(engine: Engine, market: Market) -> Callable[[Events, int], None]:
+    """One symbol's ``settle(events, taker_unit)``: move funds for the fills and releases in the
+    events of one command, whose fills share one taker, given the taker's buy hold per lot (0
+    for a sell). Holds were taken up front."""
+    rows = engine._rows
+    base = 2 * market.base  # available base in a balance row; held is the next slot
+    quote = 2 * market.quote
+    lot = market.lot
+    k = market.k
+    max_fee = market.max_fee_bps
+
+    def settle(events: Events, taker_unit: int) -> None:
+        taker = taker_side = taker_qty = taker_quote = fees = 0
+        for event in events:
+            kind = event[0]
+            if kind == FILL:
+                _, _, _, _, _, _, taker, maker, taker_side, price, qty, quote_qty, taker_fee, maker_fee, _, _ = event  # fmt: skip  # noqa: E501
+                maker_row = rows[maker]
+                if taker_side == BUY:  # the maker sold: base out of its hold, quote in
+                    maker_row[base + 1] -= qty * lot
+                    maker_row[quote] += quote_qty - maker_fee
+                    taker_quote += quote_qty + taker_fee
+                else:  # the maker bought: its hold pays, the rest of the hold comes back
+                    cost = price * k
+                    hold = qty * (cost + -(-cost * max_fee // 10_000))
+                    maker_row[quote + 1] -= hold
+                    maker_row[quote] += hold - quote_qty - maker_fee
+                    maker_row[base] += qty * lot
+                    taker_quote += quote_qty - taker_fee
+                taker_qty += qty
+                fees += taker_fee + maker_fee
+            elif kind == CANCELLED:  # a release: give back what the cancelled lots held
+                _, _, _, _, account, side, price, qty, _, _ = event
+                row = rows[account]
+                if side == BUY:
+                    cost = price * k
+                    amount = qty * (cost + -(-cost * max_fee // 10_000))
+                    row[quote + 1] -= amount
+                    row[quote] += amount
+                else:
+                    amount = qty * lot
+                    row[base + 1] -= amount
+                    row[base] += amount
+        if taker_qty:
+            row = rows[taker]
+            if taker_side == BUY:  # taker_quote: what it paid, fees included
+                hold = taker_qty * taker_unit
+                row[quote + 1] -= hold
+                row[quote] += hold - taker_quote
+                row[base] += taker_qty * lot
+            else:  # taker_quote: its proceeds, net of fees
+                row[base + 1] -= taker_qty * lot
+                row[quote] += taker_quote
+            engine._fee_row[quote] += fees
+
+    return settle

@@ -294,3 +294,21 @@ def test_depth_aggregates_levels_best_first(book: OrderBook) -> None:
     ):
         book.submit(oid, oid, side, price, qty)
     assert book.depth(2) == ([(99, 5), (98, 1)], [(101, 4), (102, 6)])
+
+
+def test_submit_limit_is_submit_of_a_gtc_limit_without_the_checks() -> None:
+    orders = [  # order id, account, side, price, qty, post-only, STP
+        (1, 1, SELL, 101, 5, False, Stp.EXPIRE_MAKER),
+        (2, 2, SELL, 102, 5, True, Stp.NONE),
+        (3, 3, BUY, 99, 4, True, Stp.EXPIRE_MAKER),
+        (4, 3, BUY, 102, 7, False, Stp.DECREMENT),
+        (5, 1, BUY, 102, 2, True, Stp.EXPIRE_MAKER),  # post-only that would take: rejected
+        (6, 2, SELL, 98, 9, False, Stp.EXPIRE_TAKER),
+    ]
+    plain, checked_first = OrderBook("X", taker_bps=5), OrderBook("X", taker_bps=5)
+    for order_id, account, side, price, qty, post_only, stp in orders:
+        want = plain.submit(order_id, account, side, price, qty, post_only=post_only, stp=stp, seq=order_id)
+        got = checked_first.submit_limit(order_id, account, side, price, qty, post_only, stp, None, order_id)
+        assert got == want
+        checked_first.validate()
+        assert checked_first.resting_orders() == plain.resting_orders()
