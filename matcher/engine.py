@@ -87,7 +87,8 @@ HOT_SETTLE = 4  # where a market's ``settle`` is in its ``_hot`` tuple
 _VALID_TIF = frozenset(int(t) for t in TimeInForce)
 _VALID_STP = frozenset(int(s) for s in Stp)
 #: (type of price, type of qty, order type, time in force, STP) of a well-formed GTC limit order:
-#: one set lookup passes the common order through most of its validation.
+#: one set lookup passes the common order through most of its validation. (Enum fields compare
+#: equal to their ints; the journal's codec admits only ints, so nothing else arrives there.)
 GTC_LIMIT = frozenset((int, int, LIMIT, GTC, stp) for stp in _VALID_STP)
 UNKNOWN_SYMBOL = int(Reject.UNKNOWN_SYMBOL)
 UNKNOWN_ORDER = int(Reject.UNKNOWN_ORDER)
@@ -219,13 +220,13 @@ class Engine:
         ts: int,
     ) -> Reject | None:
         """The validation reject for an order's fields, or None when they are well-formed."""
-        if side != BUY and side != SELL:
+        if not isinstance(side, int) or (side != BUY and side != SELL):
             return Reject.INVALID_SIDE
-        if order_type != LIMIT and order_type != MARKET:
+        if not isinstance(order_type, int) or (order_type != LIMIT and order_type != MARKET):
             return Reject.INVALID_ORDER_TYPE
-        if tif not in _VALID_TIF:
+        if not isinstance(tif, int) or tif not in _VALID_TIF:
             return Reject.INVALID_TIME_IN_FORCE
-        if stp not in _VALID_STP:
+        if not isinstance(stp, int) or stp not in _VALID_STP:
             return Reject.INVALID_STP
         if type(qty) is not int or qty < 1:
             return Reject.INVALID_QTY
@@ -473,11 +474,14 @@ def _build_apply(engine: Engine) -> Callable[[tuple[Any, ...]], Events]:
                 return [(DUPLICATE, seq, known[0], order[O_ID], account, cid, status, filled, leaves)]
         # The common order, a GTC limit, passes these few checks; anything else takes the full
         # check, which names the reject.
-        gtc_limit = (
-            (type(price), type(qty), order_type, tif, stp) in GTC_LIMIT
-            and min_qty <= qty <= max_qty
-            and price > 0
-        )
+        try:
+            gtc_limit = (
+                (type(price), type(qty), order_type, tif, stp) in GTC_LIMIT
+                and min_qty <= qty <= max_qty
+                and price > 0
+            )
+        except TypeError:  # an unhashable field: the full check names it
+            gtc_limit = False
         if not gtc_limit:
             invalid = engine._check_order(market, side, order_type, price, qty, tif, post_only, stp, expire_at, ts)  # fmt: skip  # noqa: E501
             if invalid is not None:

@@ -350,3 +350,22 @@ def test_an_unknown_command_is_refused_and_changes_nothing(run: Driver) -> None:
     with pytest.raises(TypeError):
         run.engine.apply((99, seq + 1, ts + 5))
     assert (run.engine.seq, run.engine.ts) == (seq, ts)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("order_type", [1], Reject.INVALID_ORDER_TYPE),
+        ("tif", {"gtc": 1}, Reject.INVALID_TIME_IN_FORCE),
+        ("stp", [2], Reject.INVALID_STP),
+        ("side", [1], Reject.INVALID_SIDE),
+        ("tif", "GTC", Reject.INVALID_TIME_IN_FORCE),
+    ],
+)
+def test_a_field_of_the_wrong_type_is_rejected_not_raised(run: Driver, field: str, value, code) -> None:  # noqa: ANN001
+    before = run.state()
+    fields = {"side": BUY, field: value}
+    side = fields.pop("side")
+    events = run.place(1, side, 25_000, 10, **fields)
+    assert [type(e) for e in events] == [Rejected] and events[0].code == code
+    assert run.state() == before
