@@ -29,12 +29,15 @@ from sqlalchemy.exc import NoResultFound
 from bluebook.accounts import CommandFailed, create_key, credit
 from bluebook.datadir import DataDirBusy
 from bluebook.demo import DemoFlow
+from bluebook.localchain import CONFIRMATIONS, LocalChain
 from bluebook.markets import default_markets, load_markets
 from bluebook.projector import rebuild_store
+from bluebook.reference import default_references
 from bluebook.server import ApiServer, ApiSettings
 from matcher.config import MarketConfig
 from settlement.batches import open_alerts, release
 from settlement.chain import at, connect
+from settlement.deposits import DepositWatcher
 from settlement.signer import load_signer
 from settlement.worker import CRASH_ENV, SettlementWorker, WorkerSettings
 from store.database import open_database
@@ -47,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="start the system in development mode (engine, API, demo flow)")
     run.add_argument("--no-demo", dest="demo", action="store_false", help="no demo order flow")
+    run.add_argument("--no-chain", dest="chain", action="store_false", help="no local chain or settlement")
     run.set_defaults(dev=True)
     migrate = commands.add_parser("migrate", help="bring the SQL store's schema up to date")
     migrate.add_argument("--data-dir", type=Path, default=Path("data"))
@@ -147,7 +151,8 @@ def _print_result(action: Callable[[], dict[str, object]]) -> int:
 
 
 def _serve(config: MarketConfig, args: argparse.Namespace, *, demo: bool = False) -> int:
-    """Run the node and the API until Ctrl-C or SIGTERM (``demo``: with the demo order flow)."""
+    """Run the node and the API until Ctrl-C or SIGTERM; with ``args.chain``, also a local chain
+    (Anvil, the vault, the settlement worker, the deposit watcher); with ``demo``, the demo flow."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
@@ -155,14 +160,26 @@ def _serve(config: MarketConfig, args: argparse.Namespace, *, demo: bool = False
     settings = ApiSettings(host=args.host, port=args.port, dev=args.dev, db_url=args.db_url, fsync=args.fsync,
                            snapshot_every_s=args.snapshot_every)  # fmt: skip
     server = ApiServer(config, args.data_dir, settings)
+    chain = (
+        LocalChain(config, args.data_dir, _db_url(args), default_references()[1])
+        if getattr(args, "chain", False)
+        else None
+    )
     try:
         url = server.start()
     except DataDirBusy as error:
         print(f"bluebook: {error}", file=sys.stderr)
         return 1
-    node = server.node
-    assert node is not None
-    flow = DemoFlow(node, config) if demo else None
+    node, database = server.node, server.database
+    assert node is not None and database is not None
+    watcher = None
+    if chain is not None:
+        deployment = chain.start()
+        watcher = DepositWatcher(database, chain.vault(), config, node.submit, confirmations=CONFIRMATIONS)
+        watcher.start()
+        print(f"bluebook: chain {chain.anvil.url if chain.anvil else ''}, vault {deployment.vault}, "
+              f"tokens {json.dumps(deployment.tokens)}", file=sys.stderr)  # fmt: skip
+    flow = DemoFlow(node, config, chain=chain, database=database) if demo else None
     if flow is not None:
         flow.start()
     mode = "development (credits allowed)" if args.dev else "production"
@@ -172,8 +189,12 @@ def _serve(config: MarketConfig, args: argparse.Namespace, *, demo: bool = False
         pass
     if flow is not None:
         flow.stop()
+    if watcher is not None:
+        watcher.stop()
     failed = node.failure is not None
     server.stop()
+    if chain is not None:
+        chain.stop()
     print(f"bluebook: stopped at seq {node.sequencer_seq()}: {json.dumps(node.health())}", file=sys.stderr)
     return 1 if failed else 0
 

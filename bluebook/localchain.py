@@ -1,0 +1,147 @@
+"""The development chain behind ``bluebook run``: Anvil, the vault and its tokens, the worker.
+
+``LocalChain.start`` runs Anvil (the binary inside the npm package, on 127.0.0.1; a block a
+second once the contracts are deployed) with its state in ``data/chain/anvil-state.json``: loaded
+at start, written every 10 seconds and when Anvil stops, so a later run resumes the same chain.
+The first time, it deploys the vault, a ``DevToken`` per asset and a ``DevAggregator`` per
+reference underlying (seeded with the development prices), and records their addresses in
+``data/chain/deployment.json``; later runs check the vault's code is still there and reuse them.
+If the chain came back without it (its state file lost), a fresh deployment is made and a warning
+says the engine's balances no longer match a chain.
+
+Roles are Anvil's well-known development accounts: #0 admin, #1 operator (the settlement
+worker's signer, whose key is written to ``data/chain/operator.key``, mode 0600), #2 fee
+collector. The settlement worker runs as its own process (``bluebook settle``), as in
+production; ``stop`` ends it and Anvil by their process ids.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from web3 import Web3
+from web3.contract import Contract
+
+from matcher.config import MarketConfig
+from settlement.anvil import Anvil
+from settlement.chain import at, connect, deploy, send
+from settlement.devchain import deploy_dev_vault
+from settlement.layout import VaultLayout
+
+log = logging.getLogger(__name__)
+
+#: Anvil's development account #1 (public knowledge; development only).
+OPERATOR_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+EXIT_DELAY_S = 7 * 24 * 3_600
+CHANGE_DELAY_S = 14 * 24 * 3_600
+AGGREGATOR_DECIMALS = 8
+CONFIRMATIONS = 2
+
+
+@dataclass(frozen=True)
+class Deployment:
+    vault: str
+    tokens: dict[str, str]
+    aggregators: dict[str, str]
+
+
+class LocalChain:
+    def __init__(self, config: MarketConfig, data_dir: Path, db_url: str, prices: dict[str, Decimal]) -> None:
+        self.config = config
+        self.directory = data_dir / "chain"
+        self.data_dir = data_dir
+        self.db_url = db_url
+        self.prices = prices
+        self.anvil: Anvil | None = None
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.deployment: Deployment | None = None
+        self.w3: Web3 | None = None
+
+    def start(self) -> Deployment:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        state = self.directory / "anvil-state.json"
+        self.anvil = Anvil("--state", str(state), "--state-interval", "10").start()
+        self.w3 = connect(self.anvil.url)
+        self.deployment = self._deployment(self.w3)  # mined as sent, then a block a second:
+        self.w3.provider.make_request("evm_setIntervalMining", [1])  # type: ignore[arg-type]
+        key_file = self.directory / "operator.key"
+        key_file.write_text(OPERATOR_KEY)
+        key_file.chmod(0o600)
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "bluebook.cli", "settle", "--data-dir", str(self.data_dir),
+             "--db-url", self.db_url, "--rpc-url", self.anvil.url, "--vault", self.deployment.vault,
+             "--signer-key-file", str(key_file), "--confirmations", str(CONFIRMATIONS)],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        log.info("chain: anvil on %s (pid %d), vault %s, worker pid %d",
+                 self.anvil.url, self.anvil.pid, self.deployment.vault, self.worker.pid)  # fmt: skip
+        return self.deployment
+
+    def vault(self) -> Contract:
+        assert self.w3 is not None and self.deployment is not None
+        return at(self.w3, "Settlement", self.deployment.vault)
+
+    def wallet(self, index: int) -> str:
+        """Anvil's development account ``index`` (unlocked: the node signs for it)."""
+        assert self.w3 is not None
+        return str(self.w3.eth.accounts[index])
+
+    def fund(self, owner: str, asset: str, amount: int) -> None:
+        """Mint ``amount`` engine units of ``asset`` to ``owner`` and deposit them to the vault, as
+        a user would (the deposit watcher then credits the engine)."""
+        assert self.w3 is not None and self.deployment is not None
+        token = at(self.w3, "DevToken", self.deployment.tokens[asset])
+        units = amount * self.config.asset(asset).chain_factor
+        vault = self.vault()
+        send(token.functions.mint(owner, units), owner)
+        send(token.functions.approve(vault.address, units), owner)
+        send(vault.functions.deposit(VaultLayout.of(self.config).asset_ids[asset], units), owner)
+
+    def health(self) -> dict[str, object]:
+        anvil_up = (
+            self.anvil is not None and self.anvil.process is not None and self.anvil.process.poll() is None
+        )
+        worker_up = self.worker is not None and self.worker.poll() is None
+        return {"chain": "ok" if anvil_up else "down", "settlement_worker": "ok" if worker_up else "down"}
+
+    def stop(self) -> None:
+        """The worker first (SIGTERM, then SIGKILL after 10 s), then Anvil (which saves its state)."""
+        if self.worker is not None and self.worker.poll() is None:
+            self.worker.terminate()
+            try:
+                self.worker.wait(10)
+            except subprocess.TimeoutExpired:
+                self.worker.kill()
+                self.worker.wait()
+        if self.anvil is not None:
+            self.anvil.stop()
+
+    def _deployment(self, w3: Web3) -> Deployment:
+        record = self.directory / "deployment.json"
+        if record.exists():
+            known = Deployment(**json.loads(record.read_text()))
+            if w3.eth.get_code(Web3.to_checksum_address(known.vault)):
+                return known
+            log.warning(
+                "chain: the vault in %s is not on this chain (its state was lost); deploying a new "
+                "one: the engine's balances no longer match a chain",
+                record,
+            )
+        admin, operator, fee_collector = w3.eth.accounts[:3]
+        dev = deploy_dev_vault(w3, self.config, admin=admin, operator=operator, fee_collector=fee_collector,
+                               exit_delay=EXIT_DELAY_S, change_delay=CHANGE_DELAY_S)  # fmt: skip
+        aggregators = {}
+        for underlying, price in sorted(self.prices.items()):
+            feed = deploy(w3, "DevAggregator", AGGREGATOR_DECIMALS, f"{underlying} / USD", sender=admin)
+            send(feed.functions.post(int(price.scaleb(AGGREGATOR_DECIMALS)), 0), admin)
+            aggregators[underlying] = feed.address
+        deployment = Deployment(dev.vault.address, {n: t.address for n, t in dev.tokens.items()}, aggregators)
+        record.write_text(json.dumps(asdict(deployment), indent=2))
+        return deployment
