@@ -177,6 +177,9 @@ def _serve(config: MarketConfig, args: argparse.Namespace, *, demo: bool = False
         deployment = chain.start()
         watcher = DepositWatcher(database, chain.vault(), config, node.submit, confirmations=CONFIRMATIONS)
         watcher.start()
+        node.add_health("chain", chain.chain_health)
+        node.add_health("settlement_worker", chain.worker_health)
+        node.add_health("deposit_watcher", lambda: "halted" if watcher.halted() else "ok")
         print(f"bluebook: chain {chain.anvil.url if chain.anvil else ''}, vault {deployment.vault}, "
               f"tokens {json.dumps(deployment.tokens)}", file=sys.stderr)  # fmt: skip
     flow = DemoFlow(node, config, chain=chain, database=database) if demo else None

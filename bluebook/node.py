@@ -92,6 +92,7 @@ class Node:
         self.projector = Projector(config, data_dir, database) if database is not None else None
         self.failure: str | None = None
         self._listeners: list[Listener] = []
+        self._probes: dict[str, Callable[[], str]] = {}
         self._inbox: queue.SimpleQueue[Submitted | Read | None] = queue.SimpleQueue()
         self._accepting = False
         self._thread = threading.Thread(target=self._run, name="sequencer", daemon=True)
@@ -153,6 +154,10 @@ class Node:
         self._inbox.put(Read(query, future))
         return future
 
+    def add_health(self, component: str, probe: Callable[[], str]) -> None:
+        """Report ``probe()`` (``"ok"`` or what is wrong) as ``component`` in ``health()``."""
+        self._probes[component] = probe
+
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener(acks)`` on the sequencer thread after each durable group. It must be
         quick and must not raise (market data copies what it needs and returns)."""
@@ -161,8 +166,9 @@ class Node:
     # ------------------------------------------------------------------------------ health
 
     def health(self) -> dict[str, Any]:
-        """``status`` is ``ok`` when every component is, ``degraded`` when the store is behind an
-        error (matching goes on), ``failed`` or ``stopped`` when the engine is; then each part."""
+        """``status`` is ``ok`` when every component is, ``degraded`` when the store or another
+        component (``add_health``) is not (matching goes on), ``failed`` or ``stopped`` when the
+        engine is; then each part."""
         sequencer = self.sequencer
         state: dict[str, Any] = {
             "engine": "failed" if self.failure else "ok" if self._accepting else "stopped",
@@ -180,8 +186,13 @@ class Node:
                 "dropped_groups": projector.dropped,
                 **({"error": projector.last_error} if projector.last_error else {}),
             }
+        for component, probe in self._probes.items():
+            state[component] = probe()
         store_ok = self.projector is None or not self.projector.last_error
-        status = state["engine"] if state["engine"] != "ok" else "ok" if store_ok else "degraded"
+        others_ok = all(state[component] == "ok" for component in self._probes)
+        status = (
+            state["engine"] if state["engine"] != "ok" else "ok" if store_ok and others_ok else "degraded"
+        )
         return {"status": status, **state}
 
     # ---------------------------------------------------------------------- the sequencer

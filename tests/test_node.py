@@ -189,7 +189,17 @@ def test_matching_goes_on_while_the_database_is_down_and_the_projection_catches_
 def test_bluebook_run_survives_kill_9_and_loses_nothing_acknowledged(tmp_path: Path) -> None:
     """The real command: ``bluebook run`` with its demo flow, SIGKILLed, then run again."""
     data_dir = tmp_path / "data"
-    run = [sys.executable, "-m", "bluebook.cli", "run", "--data-dir", str(data_dir), "--port", "0"]
+    run = [
+        sys.executable,
+        "-m",
+        "bluebook.cli",
+        "run",
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        "0",
+        "--no-chain",
+    ]
     first = subprocess.Popen(run, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert first.stdout is not None
     acked = 0
@@ -203,17 +213,22 @@ def test_bluebook_run_survives_kill_9_and_loses_nothing_acknowledged(tmp_path: P
         [*run, "--no-demo"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     assert second.stderr is not None
-    line = ""
-    while "Ctrl-C stops" not in line:
-        line = second.stderr.readline()
-        assert line, "bluebook run did not start"
-    recovered = int(line.split("engine at seq ")[1].split(";")[0])
-    assert recovered >= acked
-    api = line.split("API on ")[1].split("/v1")[0]
-    health = httpx.get(f"{api}/v1/health", timeout=10).json()
-    assert health["status"] == "ok", health
-    second.send_signal(signal.SIGINT)
-    assert second.wait(30) == 0
+    try:
+        line = ""
+        while "Ctrl-C stops" not in line:
+            line = second.stderr.readline()
+            assert line, "bluebook run did not start"
+        recovered = int(line.split("engine at seq ")[1].split(";")[0])
+        assert recovered >= acked
+        api = line.split("API on ")[1].split("/v1")[0]
+        health = httpx.get(f"{api}/v1/health", timeout=10).json()
+        assert health["status"] == "ok", health
+        second.send_signal(signal.SIGINT)
+        assert second.wait(30) == 0
+    finally:
+        if second.poll() is None:
+            second.kill()
+            second.wait()
     store = create_engine(f"sqlite:///{data_dir / 'store.db'}")
     with store.connect() as connection:
         projected = connection.execute(select(ProjectionCursor.seq)).scalar_one()
