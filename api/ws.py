@@ -35,6 +35,7 @@ from api.entry import BUILDERS, execute_batch, execute_one
 from api.errors import ApiError, ErrorCode
 from api.feed import MarketFeed
 from api.guarded import GuardedSessions
+from api.orders import parse_body
 from api.outbox import Outbox
 from api.signing import (
     KEY_HEADER,
@@ -163,9 +164,7 @@ class Connection:
         try:
             if len(data) > self.limits.max_frame_bytes:
                 raise ApiError(ErrorCode.BODY_MALFORMED, "frame too large")
-            frame = orjson.loads(data)
-            if not isinstance(frame, dict):
-                raise ApiError(ErrorCode.BODY_MALFORMED, "a frame is a JSON object")
+            frame = parse_body(data)
             request_id = frame.get("id")
             op = frame.get("op")
             if op in ORDER_OPS:
