@@ -7,7 +7,9 @@
 - The OpenAPI document says so: FastAPI's 422 responses are replaced by 400 with the error schema,
   and every signed route lists the BB-KEY, BB-TIMESTAMP, BB-RECV-WINDOW and BB-SIGNATURE headers
   and its 401, 403 and 429 answers.
-- At start, market data loads the books and subscribes to the node (``api.marketdata``).
+- At start, market data loads the books and subscribes to the node (``api.marketdata``); then
+  the WebSocket gateway (``api.ws``) starts its user streams and cancels the orders of sessions
+  that had opted in to cancel-on-disconnect before a restart, all before the first request.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from api.errors import ApiError, ErrorCode, error_body
 from api.ratelimit import RateLimitPolicy
 from api.signing import KEY_HEADER, RECV_WINDOW_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from api.wire import JsonResponse
+from api.ws import Gateway
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +55,12 @@ PUBLIC_AUTH_PATHS = {"/v1/auth/challenge", "/v1/auth/login"}
 
 
 def create_app(services: Services) -> FastAPI:
+    gateway = Gateway(services)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await services.market.attach(services.node)
+        await gateway.start()
         yield
 
     app = FastAPI(
@@ -68,6 +74,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(public.routes(services))
     app.include_router(trading.routes(services))
     app.include_router(accounts.routes(services))
+    app.include_router(gateway.router)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> JsonResponse:

@@ -21,6 +21,7 @@ from api.login import LoginService
 from api.marketdata import Acks, MarketData
 from api.ratelimit import RateLimiter
 from api.wire import Units
+from api.wslimits import WsLimits
 from matcher.engine import Engine
 
 T = TypeVar("T")
@@ -51,6 +52,7 @@ class Services:
     #: Development mode: balances may be credited by hand (no chain is configured yet).
     dev: bool = False
     clock_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
+    ws: WsLimits = field(default_factory=WsLimits)
 
     async def execute(self, commands: Sequence[tuple[Any, ...]]) -> Acks:
         """Submit and wait for the acks (after the journal commit); ENGINE_UNAVAILABLE if stopped."""

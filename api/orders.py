@@ -51,7 +51,7 @@ _BY_USER = int(CancelReason.USER)
 _BY_ALL = int(CancelReason.CANCEL_ALL)
 
 
-def parse_body(body: bytes) -> dict[str, Any]:
+def parse_body(body: bytes | str) -> dict[str, Any]:
     """The JSON object of a request body; BODY_MALFORMED for anything else."""
     try:
         value = orjson.loads(body)

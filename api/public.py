@@ -15,8 +15,8 @@ from fastapi import APIRouter, Depends, Query
 from api.auth import public
 from api.context import Services
 from api.errors import ApiError, ErrorCode
-from api.marketdata import INTERVALS, NS_PER_MS
-from api.wire import SIDE_NAMES, STPS, TIFS, JsonResponse
+from api.marketdata import INTERVALS, NS_PER_MS, Trade
+from api.wire import SIDE_NAMES, STPS, TIFS, JsonResponse, Units
 
 DEPTH_LIMIT = 1_000
 TRADES_LIMIT = 1_000
@@ -102,13 +102,7 @@ def routes(services: Services) -> APIRouter:
     ) -> list[dict[str, Any]]:
         """Recent trades, newest first; ``side`` is the taker's."""
         recent = list(market.symbols[known(symbol)].trades)[-limit:]
-        quote = units.symbol(symbol).quote
-        return [
-            {"trade_id": t.trade_id, "price": units.price_text(symbol, t.price),
-             "qty": units.qty_text(symbol, t.qty), "quote_qty": units.amount_text(quote, t.quote_qty),
-             "side": SIDE_NAMES[t.taker_side], "time": t.ts // NS_PER_MS}
-            for t in reversed(recent)
-        ]  # fmt: skip
+        return [trade_view(units, symbol, trade) for trade in reversed(recent)]
 
     @router.get("/candles", dependencies=[Depends(public(services, "GET /v1/candles"))])
     async def candles(
@@ -138,12 +132,20 @@ def routes(services: Services) -> APIRouter:
         """The rolling 24-hour ticker (by minute, since the server started) of one symbol or all."""
         names = [known(symbol)] if symbol is not None else list(market.symbols)
         now = time.time_ns()
-        return [_ticker_view(services, name, market.ticker(name, now)) for name in names]
+        return [ticker_view(services, name, market.ticker(name, now)) for name in names]
 
     return router
 
 
-def _ticker_view(services: Services, symbol: str, raw: dict[str, Any]) -> dict[str, Any]:
+def trade_view(units: Units, symbol: str, trade: Trade) -> dict[str, Any]:
+    """One public trade; ``side`` is the taker's."""
+    quote = units.symbols[symbol].quote
+    return {"trade_id": trade.trade_id, "price": units.price_text(symbol, trade.price),
+            "qty": units.qty_text(symbol, trade.qty), "quote_qty": units.amount_text(quote, trade.quote_qty),
+            "side": SIDE_NAMES[trade.taker_side], "time": trade.ts // NS_PER_MS}  # fmt: skip
+
+
+def ticker_view(services: Services, symbol: str, raw: dict[str, Any]) -> dict[str, Any]:
     units = services.units
     quote = units.symbol(symbol).quote
 

@@ -24,13 +24,13 @@ from api import schemas
 from api.auth import signed
 from api.context import Services
 from api.credentials import Scope
+from api.entry import by_client_id, execute_batch, execute_one
 from api.errors import ApiError, ErrorCode, reject_code
 from api.orders import (
     amend_command,
     cancel_all_command,
     cancel_command,
     order_view,
-    outcome,
     parse_body,
     place_command,
     record_view,
@@ -42,14 +42,7 @@ from matcher.events import REJECTED
 from store.models import Order, ProjectionCursor, Trade, Withdrawal
 from store.projection import CURSOR
 
-MAX_BATCH = 100
 HISTORY_LIMIT = 1_000
-BUILDERS: dict[str, Callable[[Units, int, dict[str, Any]], tuple[Any, ...]]] = {
-    "place": place_command,
-    "cancel": cancel_command,
-    "amend": amend_command,
-    "cancel_all": cancel_all_command,
-}
 
 #: The scope each route needs; each route's name is also its rate limit name.
 SCOPES = {
@@ -77,22 +70,13 @@ def routes(services: Services) -> APIRouter:
 
     guards = {route: signed(services, scope, route) for route, scope in SCOPES.items()}
 
-    async def one(command: tuple[Any, ...]) -> dict[str, Any]:
-        [(stamped, events)] = await services.execute([command])
-        result = outcome(units, stamped, events)
-        if result.get("duplicate"):
-            found = await services.read(_by_client_id(command[3], command[12]))
-            if found is not None:
-                result["order"] = record_view(units, *found)
-        return result
-
     @router.post("/orders", openapi_extra=schemas.body(schemas.PLACE_ORDER), responses=schemas.PLACED)
     async def place(request: Request) -> JsonResponse:
         """Place an order of any type. A client order id seen in the last 24 hours returns that
         order (``duplicate: true``) and makes none."""
         key = await guards["POST /v1/orders"](request)
         fields = parse_body(await request.body())
-        return JsonResponse(await one(place_command(units, key.account_id, fields)))
+        return JsonResponse(await execute_one(services, place_command(units, key.account_id, fields)))
 
     @router.delete("/order", responses=schemas.CHANGED)
     async def cancel(
@@ -105,14 +89,14 @@ def routes(services: Services) -> APIRouter:
         key = await guards["DELETE /v1/order"](request)
         fields = {"symbol": symbol, "order_id": order_id, "client_order_id": client_order_id}
         command = cancel_command(units, key.account_id, {k: v for k, v in fields.items() if v is not None})
-        return JsonResponse(await one(command))
+        return JsonResponse(await execute_one(services, command))
 
     @router.delete("/orders", responses=schemas.CANCELLED_ALL)
     async def cancel_all(request: Request, symbol: Symbol = None) -> JsonResponse:
         """Cancel every open order of the account, on one symbol or on all."""
         key = await guards["DELETE /v1/orders"](request)
         fields = {} if symbol is None else {"symbol": symbol}
-        return JsonResponse(await one(cancel_all_command(units, key.account_id, fields)))
+        return JsonResponse(await execute_one(services, cancel_all_command(units, key.account_id, fields)))
 
     @router.patch("/order", openapi_extra=schemas.body(schemas.AMEND_ORDER), responses=schemas.CHANGED)
     async def amend(request: Request) -> JsonResponse:
@@ -120,7 +104,7 @@ def routes(services: Services) -> APIRouter:
         or a larger quantity loses it (and may trade)."""
         key = await guards["PATCH /v1/order"](request)
         fields = parse_body(await request.body())
-        return JsonResponse(await one(amend_command(units, key.account_id, fields)))
+        return JsonResponse(await execute_one(services, amend_command(units, key.account_id, fields)))
 
     @router.post("/batch", openapi_extra=schemas.body(schemas.BATCH), responses=schemas.BATCHED)
     async def batch(request: Request) -> JsonResponse:
@@ -128,29 +112,7 @@ def routes(services: Services) -> APIRouter:
         group; each gets its own result, ``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``."""
         key = await guards["POST /v1/batch"](request)
         actions = parse_body(await request.body()).get("actions")
-        if not isinstance(actions, list) or not 0 < len(actions) <= MAX_BATCH:
-            raise ApiError(ErrorCode.BATCH_TOO_LARGE)
-        results: list[dict[str, Any] | None] = []
-        commands = []
-        for action in actions:
-            try:
-                if not isinstance(action, dict) or action.get("action") not in BUILDERS:
-                    raise ApiError(
-                        ErrorCode.INVALID_PARAMETER, "action must be place, cancel, amend or cancel_all"
-                    )
-                fields = {k: v for k, v in action.items() if k != "action"}
-                commands.append(BUILDERS[action["action"]](units, key.account_id, fields))
-                results.append(None)
-            except ApiError as error:
-                results.append({"ok": False, "error": error.body()})
-        acks = iter(await services.execute(commands) if commands else [])
-        for position, result in enumerate(results):
-            if result is None:
-                try:
-                    results[position] = {"ok": True, **outcome(units, *next(acks))}
-                except ApiError as error:
-                    results[position] = {"ok": False, "error": error.body()}
-        return JsonResponse({"results": results})
+        return JsonResponse(await execute_batch(services, key.account_id, actions))
 
     @router.get("/order", responses=schemas.ORDER)
     async def get_order(
@@ -167,7 +129,7 @@ def routes(services: Services) -> APIRouter:
         if order_id is not None:
             found = await services.read(_by_order_id(account, order_id))
         else:
-            found = await services.read(_by_client_id(account, client_order_id))
+            found = await services.read(by_client_id(account, client_order_id))
         if found is not None:
             return JsonResponse({"order": record_view(units, *found), "source": "engine"})
         row = await run_in_threadpool(_stored_order, services, account, order_id, client_order_id)
@@ -271,14 +233,6 @@ def _by_order_id(account: int, oid: int) -> Callable[[Engine], tuple[str, list[A
             if order is not None and order[1] == account:
                 return name, list(order)
         return None
-
-    return query
-
-
-def _by_client_id(account: int, cid: str | None) -> Callable[[Engine], tuple[str, list[Any]] | None]:
-    def query(engine: Engine) -> tuple[str, list[Any]] | None:
-        found = engine.order_by_client_id(account, cid) if cid is not None else None
-        return None if found is None else (found[0], list(found[1]))
 
     return query
 

@@ -16,6 +16,7 @@ BENCHMARKS = {
     "matcher": "bench.matching",
     "journal": "bench.journal",
     "settlement": "bench.settlement",
+    "api": "bench.api",
 }
 
 

@@ -1,4 +1,4 @@
-"""``bluebook api``: the engine and the REST API in one process, on embedded defaults.
+"""``bluebook api``: the engine, the REST API and the WebSocket in one process, on embedded defaults.
 
 ``ApiServer.start`` takes the data directory's lock (one journal writer), migrates the SQL store
 (SQLite in the data directory unless a URL is given), recovers and starts the node, and serves
@@ -28,6 +28,7 @@ from api.login import LoginPolicy, LoginService
 from api.marketdata import MarketData
 from api.ratelimit import RateLimiter, RateLimitPolicy
 from api.wire import Units
+from api.wslimits import WsLimits
 from bluebook.datadir import (
     DataDirLock,
     ServerInfo,
@@ -56,6 +57,7 @@ class ApiSettings:
     snapshot_every_s: float = 300.0
     chain_id: int = DEV_CHAIN_ID
     rate_limits: RateLimitPolicy = field(default_factory=lambda: DEFAULT_POLICY)
+    ws: WsLimits = field(default_factory=WsLimits)
 
 
 class ApiServer:
@@ -96,6 +98,7 @@ class ApiServer:
                 market=MarketData(s.name for s in self.config.symbols),
                 admin_token=admin_token(self.data_dir),
                 dev=settings.dev,
+                ws=settings.ws,
             )
             config = uvicorn.Config(create_app(services), host=settings.host, port=port, log_level="warning",
                                     lifespan="on", access_log=False)  # fmt: skip

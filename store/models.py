@@ -5,8 +5,8 @@ Two kinds of data live here (DESIGN.md, "The flow"):
 - Projections of the journal: ``orders``, ``order_history``, ``trades``, ``deposits``,
   ``withdrawals``, ``balances`` and ``projection_cursor``. They can always be rebuilt from the
   journal (``bluebook rebuild-store``); never edit them by hand.
-- Records of their own that nothing can rebuild: ``accounts``, ``api_keys`` and ``login_nonces``
-  (issued by the API), ``settlement_batches``, ``settlement_batch_items``,
+- Records of their own that nothing can rebuild: ``accounts``, ``api_keys``, ``login_nonces``
+  and ``ws_guarded_sessions`` (issued by the API), ``settlement_batches``, ``settlement_batch_items``,
   ``settlement_transactions``, ``settlement_alerts`` and ``chain_cursors`` (the settlement
   worker's truth), and the settlement columns of ``trades`` and ``withdrawals`` (a rebuild keeps
   them).
@@ -98,6 +98,18 @@ class LoginNonce(Base):
     issued_at_ns: Mapped[int] = mapped_column(BigInteger)
     expires_at_ns: Mapped[int] = mapped_column(BigInteger, index=True)
     used_at_ns: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class GuardedSession(Base):
+    """A WebSocket session that opted in to cancel-on-disconnect and has not ended cleanly: while
+    its row exists, the account's orders are cancelled when the session goes, or at the next
+    start if the server went first (``api.mmsessions``)."""
+
+    __tablename__ = "ws_guarded_sessions"
+    session_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    key_id: Mapped[str] = mapped_column(String(64))
+    opened_at_ns: Mapped[int] = mapped_column(BigInteger)
 
 
 # ------------------------------------------------------------------ projections

@@ -1,0 +1,217 @@
+"""Market-maker sessions on /v1/ws through a real uvicorn server: cancel-on-disconnect for many
+sessions, graceful logout without cancel, the dead-man timer, the heartbeat timeout, the cancel
+at restart (RELIABILITY #10); signed login refusals (#8) and fuzzed frames (#14)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from api.errors import ErrorCode
+from bluebook.server import ApiServer
+from tests.api_support import SYMBOL, Client, funded_client, now_ms, start_server
+from tests.ws_support import WsClient
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    server = start_server(Path(tmp_path_factory.mktemp("ws-sessions")))
+    yield server
+    server.stop()
+
+
+def address(n: int) -> str:
+    return f"0x{n:040x}"
+
+
+def open_orders(server: ApiServer, account: int) -> int:
+    assert server.node is not None
+    return server.node.read(lambda e: sum(len(m.book.orders_of(account)) for m in e.markets.values())).result(
+        10
+    )
+
+
+def quote(ws: WsClient, orders: int, base: int = 200) -> None:
+    for i in range(orders):
+        ws.ok("place", args={"symbol": SYMBOL, "side": "buy", "price": str(base - i), "qty": "1"})
+
+
+def wait_until(condition, timeout: float = 10.0) -> float:  # type: ignore[no-untyped-def]
+    start = time.monotonic()
+    while not condition():
+        assert time.monotonic() - start < timeout, "timed out"
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
+def test_dropped_sessions_lose_their_orders_and_logged_out_ones_keep_them(server: ApiServer) -> None:
+    guarded = [funded_client(server, address(0x1000 + n)) for n in range(50)]
+    graceful = [funded_client(server, address(0x2000 + n)) for n in range(10)]
+    sockets = []
+    for client in guarded:
+        ws = WsClient(server.url)
+        ws.login(client, cancel_on_disconnect=True)
+        quote(ws, 4)
+        sockets.append(ws)
+    for client in graceful:
+        ws = WsClient(server.url)
+        ws.login(client, cancel_on_disconnect=True)
+        quote(ws, 2)
+        assert ws.ok("logout", cancel_orders=False) == {"cancelled": 0}
+    placed = sum(open_orders(server, c.account_id) for c in guarded)
+    for ws in sockets:  # dropped: the TCP connection goes without a close handshake
+        ws.socket.socket.shutdown(socket.SHUT_RDWR)
+    took = wait_until(lambda: sum(open_orders(server, c.account_id) for c in guarded) == 0)
+    kept = sum(open_orders(server, c.account_id) for c in graceful)
+    print(
+        f"\n{len(guarded)} sessions dropped, {placed} orders cancelled in {took * 1000:.0f} ms, 0 left; "
+        f"{len(graceful)} graceful logouts kept {kept} orders"
+    )
+    assert placed == 200 and kept == 20
+
+
+def test_dead_man_timer_cancels_unless_refreshed(server: ApiServer) -> None:
+    client = funded_client(server, address(0x3000))
+    ws = WsClient(server.url)
+    ws.login(client)
+    quote(ws, 3)
+    for _ in range(4):  # refreshed every 0.3 s: nothing happens
+        ws.ok("cancel_all_after", seconds=0.6)
+        time.sleep(0.3)
+    assert open_orders(server, client.account_id) == 3
+    took = wait_until(lambda: open_orders(server, client.account_id) == 0, timeout=3)
+    fired = [f for f in ws.pushed if f.get("type") == "dead_man"]
+    while not fired:
+        frame = ws.receive()
+        fired = [frame] if frame.get("type") == "dead_man" else []
+    print(f"\ndead-man timer: 3 orders kept over 4 refreshes, cancelled {took * 1000:.0f} ms after the last")
+    assert fired and fired[0]["cancelled"] == 3
+    ws.close()
+
+
+def test_silent_session_is_dropped_and_its_orders_cancelled(server: ApiServer) -> None:
+    client = funded_client(server, address(0x4000))
+    ws = WsClient(server.url)
+    ws.login(client, cancel_on_disconnect=True, heartbeat_s=1)
+    quote(ws, 2)
+    started = time.monotonic()
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            ws.receive(timeout=5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+    wait_until(lambda: open_orders(server, client.account_id) == 0)
+    print(
+        f"\nsilent past 1 s: closed with 4001 ({closed.value.rcvd.reason!r}) after "
+        f"{time.monotonic() - started:.1f} s, 2 orders cancelled"
+    )
+
+
+def test_restart_cancels_the_orders_of_opted_in_sessions(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    child = subprocess.Popen([sys.executable, "-m", "bluebook.cli", "api", "--dev", "--port", "0",
+                              "--data-dir", str(tmp_path)], env=env)  # fmt: skip
+    try:
+        info = tmp_path / "server.json"
+        wait_until(lambda: info.exists(), timeout=30)
+        url = orjson.loads(info.read_bytes())["url"]
+        guarded, plain = (funded_client_at(url, tmp_path, address(n)) for n in (0x5000, 0x5001))
+        for client, opted in ((guarded, True), (plain, False)):
+            ws = WsClient(url)
+            ws.login(client, cancel_on_disconnect=opted)
+            quote(ws, 3)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    server = start_server(tmp_path)
+    try:
+        left = open_orders(server, guarded.account_id), open_orders(server, plain.account_id)
+        print(
+            f"\nafter kill -9 and restart: opted-in session's orders left {left[0]} (of 3), "
+            f"other session's {left[1]} (of 3)"
+        )
+        assert left == (0, 3)
+    finally:
+        server.stop()
+
+
+def funded_client_at(url: str, data_dir: Path, who: str) -> Client:
+    from bluebook.accounts import create_key, credit
+    from tests.api_support import CONFIG
+
+    issued = create_key(data_dir, who, "read,trade", "", None)
+    credit(CONFIG, data_dir, who, "USDC", "100000", True, None)
+    return Client(url, issued["api_key"], issued["secret"], account_id=issued["account_id"])
+
+
+def test_login_needs_a_fresh_signature_and_orders_need_a_login(server: ApiServer) -> None:
+    client = funded_client(server, address(0x6000), scopes="read")
+    ws = WsClient(server.url)
+    refused = ws.call("place", args={"symbol": SYMBOL, "side": "buy", "price": "1", "qty": "1"})
+    assert refused["error"]["code"] == ErrorCode.AUTH_HEADER_MISSING
+    stale = now_ms() - 10_000
+    cases = {
+        ErrorCode.SIGNATURE_INVALID: {"key": client.key, "timestamp": now_ms(), "signature": "00" * 32},
+        ErrorCode.TIMESTAMP_STALE: {"key": client.key, "timestamp": stale, "signature": "00" * 32},
+        ErrorCode.KEY_UNKNOWN: {"key": "nope", "timestamp": now_ms(), "signature": "00" * 32},
+        ErrorCode.AUTH_HEADER_MISSING: {"timestamp": now_ms()},
+    }
+    for code, fields in cases.items():
+        assert ws.call("login", **fields)["error"]["code"] == code
+    ws.login(client)
+    read_only = ws.call("place", args={"symbol": SYMBOL, "side": "buy", "price": "1", "qty": "1"})
+    assert read_only["error"]["code"] == ErrorCode.SCOPE_MISSING
+    print(f"\n{len(cases) + 2} refused logins and orders, each with its own code")
+
+
+def test_fuzzed_frames_get_clear_errors_and_the_connection_survives(server: ApiServer) -> None:
+    client = funded_client(server, address(0x7000))
+    ws = WsClient(server.url)
+    ws.login(client)
+    rng = random.Random(7)
+    values = [None, True, 0, -1, 2**63, 1.5, "", "x" * 50, [], {}, [1], {"a": 1}, "250", "buy", SYMBOL]
+    ops = ["place", "cancel", "amend", "batch", "cancel_all", "subscribe", "unsubscribe", "login",
+           "cancel_all_after", "ping", "nope", None, 3]  # fmt: skip
+    fields = ["args", "actions", "channels", "seconds", "symbol", "side", "price", "qty", "order_id", "key"]
+    codes: dict[int, int] = {}
+    frames = 600
+    for n in range(frames):
+        if n % 10 == 0:
+            raw = rng.choice(
+                [
+                    b"{",
+                    b"[]",
+                    b"null",
+                    b"\xff\xfe",
+                    b'{"op": "place", "args": ' + b"[" * 300,
+                    b'{"op": "place", "id": 1e999}',
+                ]
+            )
+            ws.socket.send(raw)
+        else:
+            frame = {"op": rng.choice(ops), "id": n}
+            for name in rng.sample(fields, rng.randint(0, 4)):
+                frame[name] = (
+                    rng.choice(values)
+                    if rng.random() < 0.7
+                    else {k: rng.choice(values) for k in rng.sample(fields, 3)}
+                )
+            ws.socket.send(orjson.dumps(frame).decode())
+        answer = ws.receive()
+        while "channel" in answer:
+            answer = ws.receive()
+        if not answer["ok"]:
+            codes[answer["error"]["code"]] = codes.get(answer["error"]["code"], 0) + 1
+    assert ws.ok("ping")["time"] > 0
+    print(f"\n{frames} fuzzed frames: {sum(codes.values())} refused, codes {sorted(codes)}, 0 server errors")
+    assert ErrorCode.INTERNAL_ERROR not in codes
