@@ -30,7 +30,6 @@ class Code(IntEnum):
 
     UNKNOWN = -1000, 500, "An unknown error occurred while processing the request."
     DISCONNECTED = -1001, 503, "Internal error; unable to process your request. Please try again."
-    UNAUTHORIZED = -1002, 401, "You are not authorized to execute this request."
     TOO_MANY_REQUESTS = -1003, 429, "Too much request weight used; retry after the time given."
     INVALID_TIMESTAMP = -1021, 400, "Timestamp for this request is outside of the recvWindow."
     INVALID_SIGNATURE = -1022, 400, "Signature for this request is not valid."
@@ -114,8 +113,10 @@ _DIRECT = {
 }
 
 
-def translate(error: ApiError) -> BinanceError:
-    """The Binance error for a bluebook one (see the module docstring)."""
+def translate(error: ApiError | BinanceError) -> BinanceError:
+    """The Binance error for a bluebook one (see the module docstring); a Binance one as it is."""
+    if isinstance(error, BinanceError):
+        return error
     code = error.code
     if code in (ErrorCode.RATE_LIMITED, ErrorCode.BANNED):
         return BinanceError(

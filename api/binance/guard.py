@@ -45,8 +45,6 @@ WEIGHT_WINDOW_MS = 60_000
 ORDER_WINDOW_MS = 10_000
 _FORGET_ABOVE = 100_000
 
-Params = dict[str, str]
-
 
 @dataclass(slots=True)
 class Usage:
@@ -89,7 +87,7 @@ class Guard:
         self.used_weight = Usage(WEIGHT_WINDOW_MS)
         self.orders = Usage(ORDER_WINDOW_MS)
 
-    async def public(self, request: Request, route: str) -> Params:
+    async def public(self, request: Request, route: str) -> dict[str, str]:
         self._charge(request, route, None)
         return await params_of(request)
 
@@ -104,7 +102,7 @@ class Guard:
             raise BinanceError(Code.REJECTED_MBX_KEY)
         return credential
 
-    async def signed(self, request: Request, route: str, scope: Scope) -> tuple[Credential, Params]:
+    async def signed(self, request: Request, route: str, scope: Scope) -> tuple[Credential, dict[str, str]]:
         """The credential of a correctly signed, fresh request allowed ``scope``, and its params."""
         try:
             credential, params = await self._authenticate(request, scope)
@@ -119,7 +117,7 @@ class Guard:
         count = self.orders.add(credential.key_id, 1, self.services.clock_ms())
         request.state.binance_orders = count
 
-    async def _authenticate(self, request: Request, scope: Scope) -> tuple[Credential, Params]:
+    async def _authenticate(self, request: Request, scope: Scope) -> tuple[Credential, dict[str, str]]:
         key_id = request.headers.get(KEY_HEADER, "")
         if not key_id:
             raise BinanceError(Code.BAD_API_KEY_FMT)
@@ -162,7 +160,7 @@ class Guard:
             raise translate(error) from None
 
 
-async def params_of(request: Request) -> Params:
+async def params_of(request: Request) -> dict[str, str]:
     """Query parameters, then form-body parameters over them (Binance sends either)."""
     params = dict(parse_qsl(request.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
     if request.method != "GET" and "json" not in request.headers.get("content-type", ""):

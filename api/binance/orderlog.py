@@ -3,8 +3,9 @@
 The engine's order record has no times and no cumulative quote, which every Binance order view
 carries, so this log follows each order from its ``Accepted`` event: ``apply(command, ts,
 events)`` per acknowledged command, in sequence order, returns the ``Execution`` of each change
-(what an ``executionReport`` tells). Invariants: ``qty == filled + leaves``; ``quote`` is the sum
-of the order's fills' quote amounts; an order is live while ``leaves > 0``.
+(what an ``executionReport`` tells). Invariants: ``qty`` is Binance's ``origQty``, the size asked
+for (an amend makes it ``filled + leaves``; a cancel leaves it), so ``filled + leaves <= qty``;
+``quote`` is the sum of the order's fills' quote amounts; an order is live while ``leaves > 0``.
 
 Memory: every live order, and the last ``ENDED_KEPT`` ended ones. An order resting across a
 restart is seeded from the engine's record (``seed``): its times are the restart's and its quote
@@ -126,25 +127,22 @@ class OrderLog:
             elif kind == FILL:
                 self._fill(event, ts, out)
             elif kind == CANCELLED:
-                _, _, _, oid, _, _, _, qty, leaves, reason = event
+                _, _, _, oid, _, _, _, _, leaves, reason = event
                 cancelled = self._live.get(oid)
                 if cancelled is None:
                     continue
-                self._cancel(cancelled, qty, leaves, reason, ts, out)
+                self._cancel(cancelled, leaves, reason, ts, out)
             elif kind == AMENDED:
-                _, _, _, oid, _, _, price, leaves, _, old_leaves, _ = event
+                _, _, _, oid, _, _, price, leaves, _, _, _ = event
                 amended = self._live.get(oid)
                 if amended is None:
                     continue
-                amended.price, amended.qty, amended.leaves = price, amended.qty + leaves - old_leaves, leaves
+                amended.price, amended.qty, amended.leaves = price, amended.filled + leaves, leaves
                 amended.updated_ns = ts
                 out.append(Execution("REPLACED", replace(amended), ts))
         return out
 
-    def _cancel(
-        self, state: OrderState, qty: int, leaves: int, reason: int, ts: int, out: list[Execution]
-    ) -> None:
-        state.qty -= qty
+    def _cancel(self, state: OrderState, leaves: int, reason: int, ts: int, out: list[Execution]) -> None:
         state.leaves = leaves
         state.updated_ns = ts
         if reason == _STP:

@@ -222,7 +222,7 @@ def routes(hub: Hub, feed: Feed) -> APIRouter:
             while True:
                 reply = _command(await websocket.receive_text(), connection, subscribe, unsubscribe)
                 connection.outbox.put_nowait(orjson.dumps(reply))
-        except (WebSocketDisconnect, asyncio.QueueFull, RuntimeError):
+        except (WebSocketDisconnect, asyncio.QueueFull, RuntimeError, KeyError):  # KeyError: a binary frame
             pass
         finally:
             for name in list(connection.streams):

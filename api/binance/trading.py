@@ -7,7 +7,8 @@ cancel-replace, and listen keys (``userDataStream``).
   (post-only GTC); ``selfTradePreventionMode`` NONE, EXPIRE_TAKER, EXPIRE_MAKER (default),
   EXPIRE_BOTH, DECREMENT; ``newClientOrderId`` up to 36 characters. A client order id seen in the
   last 24 hours is refused (-2010 "Duplicate order sent.") as Binance does.
-- Answers come from the order log once it has applied the command (``Feed.caught_up``); an order
+- Answers come from the order log once it has applied the command (``Feed.caught_up``: a later
+  command may already have changed the order too); an order
   the log no longer holds is read from the engine (client ids, 24 h) or the SQL store, whose
   rows carry no times (reported as 0) and follow the engine closely but not instantly.
 - Session gating is not built yet: every symbol takes MARKET orders at any time.
@@ -22,7 +23,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import func, or_, select
 from starlette.concurrency import run_in_threadpool
 
-from api.binance.errors import BinanceError, Code
+from api.binance.errors import BinanceError, Code, translate
 from api.binance.guard import Guard, params_of
 from api.binance.names import BinanceNames
 from api.binance.orderlog import OrderState, TradeFact, from_record
@@ -32,6 +33,7 @@ from api.binance.userdata import Feed
 from api.binance.views import NS_PER_MS, SIDES, STPS, TIFS, Views
 from api.context import Services
 from api.credentials import Credential, Scope
+from api.errors import ApiError
 from api.orders import cancel_all_command, cancel_command, outcome, place_command
 from matcher.engine import Engine
 from matcher.enums import OrderType, Side, Stp
@@ -165,8 +167,8 @@ def routes(services: Services, guard: Guard, names: BinanceNames, feed: Feed, vi
         result: dict[str, Any] = {}
         try:
             result["cancelResponse"], result["cancelResult"] = await cancel(cancel_params, key), "SUCCESS"
-        except BinanceError as error:
-            result["cancelResponse"], result["cancelResult"] = error.body(), "FAILURE"
+        except (BinanceError, ApiError) as error:
+            result["cancelResponse"], result["cancelResult"] = translate(error).body(), "FAILURE"
             if mode == "STOP_ON_FAILURE":
                 result["newOrderResult"], result["newOrderResponse"] = "NOT_ATTEMPTED", None
                 raise_cancel_replace(Code.CANCEL_REPLACE_FAILED, result)
@@ -175,8 +177,8 @@ def routes(services: Services, guard: Guard, names: BinanceNames, feed: Feed, vi
                 await place(params, key, request),
                 "SUCCESS",
             )
-        except BinanceError as error:
-            result["newOrderResponse"], result["newOrderResult"] = error.body(), "FAILURE"
+        except (BinanceError, ApiError) as error:
+            result["newOrderResponse"], result["newOrderResult"] = translate(error).body(), "FAILURE"
             failed = result["cancelResult"] == "FAILURE"
             raise_cancel_replace(
                 Code.CANCEL_REPLACE_FAILED if failed else Code.CANCEL_REPLACE_PARTIAL, result
@@ -286,7 +288,7 @@ def routes(services: Services, guard: Guard, names: BinanceNames, feed: Feed, vi
     @router.post("/userDataStream")
     async def create_listen_key(request: Request) -> dict[str, str]:
         key = await guard.user_stream(request, "POST /api/v3/userDataStream")
-        return {"listenKey": feed.create_key(key.account_id, key.key_id)}
+        return {"listenKey": feed.create_key(key.account_id)}
 
     @router.put("/userDataStream")
     async def keep_alive(request: Request) -> dict[str, str]:

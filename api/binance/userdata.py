@@ -38,7 +38,6 @@ Sender = Callable[[bytes], None]
 @dataclass(slots=True)
 class ListenKey:
     account: int
-    key_id: str
     expires_at: float
 
 
@@ -85,10 +84,10 @@ class Feed:
 
     # ---------------------------------------------------------------- listen keys
 
-    def create_key(self, account: int, key_id: str) -> str:
+    def create_key(self, account: int) -> str:
         self._expire()
         listen_key = secrets.token_hex(30)
-        self.listen_keys[listen_key] = ListenKey(account, key_id, self._clock() + LISTEN_KEY_TTL_S)
+        self.listen_keys[listen_key] = ListenKey(account, self._clock() + LISTEN_KEY_TTL_S)
         return listen_key
 
     def keep_alive(self, listen_key: str, account: int) -> None:

@@ -50,13 +50,13 @@ class Views:
         return self.units.amount_text(self.units.symbols[symbol].quote, amount)
 
     def ack(self, state: OrderState) -> dict[str, Any]:
-        """``newOrderRespType=ACK``."""
+        """``newOrderRespType=ACK``; ``transactTime`` is the order's last change (a cancel's own)."""
         return {
             "symbol": self.names.symbol_id(state.symbol),
             "orderId": state.order_id,
             "orderListId": -1,
             "clientOrderId": state.client_order_id or "",
-            "transactTime": state.created_ns // NS_PER_MS,
+            "transactTime": state.updated_ns // NS_PER_MS,
         }
 
     def result(self, state: OrderState) -> dict[str, Any]:

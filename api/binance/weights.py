@@ -1,10 +1,10 @@
-"""Rate limit weights of the Binance routes (1 when not listed), Binance's own where they fit
-under this server's budgets (``api.ratelimit``)."""
+"""Rate limit weights of the Binance routes (1 when not listed): Binance's own, capped at 10 like
+the heaviest ``/v1`` routes, so any budget the ``/v1`` routes fit (``api.ratelimit``) fits these."""
 
 ROUTE_WEIGHTS = {
-    "GET /api/v3/exchangeInfo": 20,
+    "GET /api/v3/exchangeInfo": 10,
     "GET /api/v3/depth": 5,
-    "GET /api/v3/trades": 25,
+    "GET /api/v3/trades": 10,
     "GET /api/v3/aggTrades": 4,
     "GET /api/v3/klines": 2,
     "GET /api/v3/ticker/24hr": 2,
@@ -12,9 +12,9 @@ ROUTE_WEIGHTS = {
     "GET /api/v3/ticker/bookTicker": 2,
     "GET /api/v3/order": 4,
     "GET /api/v3/openOrders": 6,
-    "GET /api/v3/allOrders": 20,
-    "GET /api/v3/myTrades": 20,
-    "GET /api/v3/account": 20,
+    "GET /api/v3/allOrders": 10,
+    "GET /api/v3/myTrades": 10,
+    "GET /api/v3/account": 10,
     "POST /api/v3/userDataStream": 2,
     "PUT /api/v3/userDataStream": 2,
     "DELETE /api/v3/userDataStream": 2,
