@@ -24,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException
 
-from api import accounts, public, schemas, trading
+from api import accounts, binance, public, schemas, trading
 from api.context import Services
 from api.errors import ApiError, ErrorCode, error_body
 from api.ratelimit import RateLimitPolicy
@@ -48,6 +48,7 @@ ROUTE_WEIGHTS = {
     "GET /v1/withdrawals": 2,
     "POST /v1/auth/challenge": 5,
     "POST /v1/auth/login": 10,
+    **binance.ROUTE_WEIGHTS,
 }
 DEFAULT_POLICY = RateLimitPolicy(route_weights=ROUTE_WEIGHTS)
 SIGNED_TAGS = {"trading", "account"}
@@ -75,6 +76,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(trading.routes(services))
     app.include_router(accounts.routes(services))
     app.include_router(gateway.router)
+    app.include_router(binance.router(services))
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> JsonResponse:
