@@ -172,32 +172,36 @@ def _serve(config: MarketConfig, args: argparse.Namespace, *, demo: bool = False
         return 1
     node, database = server.node, server.database
     assert node is not None and database is not None
-    watcher = None
-    if chain is not None:
-        deployment = chain.start()
-        watcher = DepositWatcher(database, chain.vault(), config, node.submit, confirmations=CONFIRMATIONS)
-        watcher.start()
-        node.add_health("chain", chain.chain_health)
-        node.add_health("settlement_worker", chain.worker_health)
-        node.add_health("deposit_watcher", lambda: "halted" if watcher.halted() else "ok")
-        print(f"bluebook: chain {chain.anvil.url if chain.anvil else ''}, vault {deployment.vault}, "
-              f"tokens {json.dumps(deployment.tokens)}", file=sys.stderr)  # fmt: skip
-    flow = DemoFlow(node, config, chain=chain, database=database) if demo else None
-    if flow is not None:
-        flow.start()
-    mode = "development (credits allowed)" if args.dev else "production"
-    print(f"bluebook: engine at seq {node.sequencer_seq()}; API on {url}/v1 ({mode}), "
-          f"OpenAPI at {url}/docs; Ctrl-C stops", file=sys.stderr)  # fmt: skip
-    while not stop.wait(0.5) and server.running():
-        pass
-    if flow is not None:
-        flow.stop()
-    if watcher is not None:
-        watcher.stop()
+    watcher, flow = None, None
+    try:
+        if chain is not None:
+            deployment = chain.start()
+            watcher = DepositWatcher(
+                database, chain.vault(), config, node.submit, confirmations=CONFIRMATIONS
+            )
+            watcher.start()
+            node.add_health("chain", chain.chain_health)
+            node.add_health("settlement_worker", chain.worker_health)
+            node.add_health("deposit_watcher", lambda: "halted" if watcher and watcher.halted() else "ok")
+            print(f"bluebook: chain {chain.url}, vault {deployment.vault}, "
+                  f"tokens {json.dumps(deployment.tokens)}", file=sys.stderr)  # fmt: skip
+        flow = DemoFlow(node, config, chain=chain, database=database) if demo else None
+        if flow is not None:
+            flow.start()
+        mode = "development (credits allowed)" if args.dev else "production"
+        print(f"bluebook: engine at seq {node.sequencer_seq()}; API on {url}/v1 ({mode}), "
+              f"OpenAPI at {url}/docs; Ctrl-C stops", file=sys.stderr)  # fmt: skip
+        while not stop.wait(0.5) and server.running():
+            pass
+    finally:
+        if flow is not None:
+            flow.stop()
+        if watcher is not None:
+            watcher.stop()
+        server.stop()
+        if chain is not None:
+            chain.stop()
     failed = node.failure is not None
-    server.stop()
-    if chain is not None:
-        chain.stop()
     print(f"bluebook: stopped at seq {node.sequencer_seq()}: {json.dumps(node.health())}", file=sys.stderr)
     return 1 if failed else 0
 

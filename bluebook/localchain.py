@@ -17,11 +17,14 @@ production; ``stop`` ends it and Anvil by their process ids.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -30,7 +33,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from matcher.config import MarketConfig
-from settlement.anvil import Anvil
+from settlement.anvil import Anvil, rpc
 from settlement.chain import at, connect, deploy, send
 from settlement.devchain import deploy_dev_vault
 from settlement.layout import VaultLayout
@@ -63,26 +66,56 @@ class LocalChain:
         self.worker: subprocess.Popen[bytes] | None = None
         self.deployment: Deployment | None = None
         self.w3: Web3 | None = None
+        self.url = ""
+        self._adopted: int | None = None
 
     def start(self) -> Deployment:
         self.directory.mkdir(parents=True, exist_ok=True)
-        state = self.directory / "anvil-state.json"
-        self.anvil = Anvil("--state", str(state), "--state-interval", "10").start()
-        self.w3 = connect(self.anvil.url)
+        url = self._adopt_anvil()
+        if url is None:
+            state = self.directory / "anvil-state.json"
+            self.anvil = Anvil("--state", str(state), "--state-interval", "10").start()
+            url = self.anvil.url
+            _record(self.directory / "anvil.json", self.anvil.pid, url)
+        self.url = url
+        self.w3 = connect(url)
         self.deployment = self._deployment(self.w3)  # mined as sent, then a block a second:
         self.w3.provider.make_request("evm_setIntervalMining", [1])  # type: ignore[arg-type]
         key_file = self.directory / "operator.key"
         key_file.write_text(OPERATOR_KEY)
         key_file.chmod(0o600)
+        _end(_recorded(self.directory / "worker.json", "settle"))  # one nonce owner, always
         self.worker = subprocess.Popen(
             [sys.executable, "-m", "bluebook.cli", "settle", "--data-dir", str(self.data_dir),
-             "--db-url", self.db_url, "--rpc-url", self.anvil.url, "--vault", self.deployment.vault,
+             "--db-url", self.db_url, "--rpc-url", url, "--vault", self.deployment.vault,
              "--signer-key-file", str(key_file), "--confirmations", str(CONFIRMATIONS)],
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
+        _record(self.directory / "worker.json", self.worker.pid, "")
         log.info("chain: anvil on %s (pid %d), vault %s, worker pid %d",
-                 self.anvil.url, self.anvil.pid, self.deployment.vault, self.worker.pid)  # fmt: skip
+                 url, self.anvil_pid(), self.deployment.vault, self.worker.pid)  # fmt: skip
         return self.deployment
+
+    def _adopt_anvil(self) -> str | None:
+        """The URL of the Anvil a previous run left running (killed before it could stop it), if
+        it still answers: the chain kept running, as a real one would, so carry on with it."""
+        previous = _recorded(self.directory / "anvil.json", "anvil")
+        if previous is None:
+            return None
+        pid, url = previous
+        try:
+            rpc(url, "eth_chainId")
+        except OSError:
+            _end(previous)
+            return None
+        self._adopted = pid
+        log.info("chain: carrying on with the Anvil a previous run left running (pid %d)", pid)
+        return url
+
+    def anvil_pid(self) -> int:
+        if self.anvil is not None and self.anvil.process is not None:
+            return self.anvil.process.pid
+        return self._adopted or 0
 
     def vault(self) -> Contract:
         assert self.w3 is not None and self.deployment is not None
@@ -104,15 +137,17 @@ class LocalChain:
         send(token.functions.approve(vault.address, units), owner)
         send(vault.functions.deposit(VaultLayout.of(self.config).asset_ids[asset], units), owner)
 
-    def health(self) -> dict[str, object]:
-        anvil_up = (
-            self.anvil is not None and self.anvil.process is not None and self.anvil.process.poll() is None
-        )
-        worker_up = self.worker is not None and self.worker.poll() is None
-        return {"chain": "ok" if anvil_up else "down", "settlement_worker": "ok" if worker_up else "down"}
+    def chain_health(self) -> str:
+        return "ok" if _alive(self.anvil_pid()) else "down"
+
+    def worker_health(self) -> str:
+        if self.worker is None:
+            return "not started"
+        code = self.worker.poll()
+        return "ok" if code is None else f"exited with status {code}"
 
     def stop(self) -> None:
-        """The worker first (SIGTERM, then SIGKILL after 10 s), then Anvil (which saves its state)."""
+        """The worker first, then Anvil (which saves its state): SIGTERM, SIGKILL after 10 s."""
         if self.worker is not None and self.worker.poll() is None:
             self.worker.terminate()
             try:
@@ -122,6 +157,10 @@ class LocalChain:
                 self.worker.wait()
         if self.anvil is not None:
             self.anvil.stop()
+        elif self._adopted is not None:
+            _end((self._adopted, self.url))
+        for name in ("worker.json", "anvil.json"):
+            (self.directory / name).unlink(missing_ok=True)
 
     def _deployment(self, w3: Web3) -> Deployment:
         record = self.directory / "deployment.json"
@@ -145,3 +184,51 @@ class LocalChain:
         deployment = Deployment(dev.vault.address, {n: t.address for n, t in dev.tokens.items()}, aggregators)
         record.write_text(json.dumps(asdict(deployment), indent=2))
         return deployment
+
+
+def _record(path: Path, pid: int, url: str) -> None:
+    path.write_text(json.dumps({"pid": pid, "url": url}))
+
+
+def _recorded(path: Path, command: str) -> tuple[int, str] | None:
+    """The (pid, url) in ``path`` if that process is alive and its command line names
+    ``command`` (a recycled pid names something else)."""
+    try:
+        record = json.loads(path.read_text())
+        cmdline = Path(f"/proc/{record['pid']}/cmdline").read_bytes()
+    except (OSError, ValueError, KeyError):
+        return None
+    return (record["pid"], record["url"]) if command.encode() in cmdline else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return bool(pid)
+
+
+def _end(process: tuple[int, str] | None) -> None:
+    """SIGTERM the process, then SIGKILL it if it is still there after 10 s."""
+    if process is None:
+        return
+    pid = process[0]
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while _alive(pid) and not _reaped(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid) and not _reaped(pid):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _reaped(pid: int) -> bool:
+    """Whether ``pid`` is our exited child (reaping it), or not our child at all but a zombie."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        status = Path(f"/proc/{pid}/status")
+        return status.exists() and "zombie" in status.read_text()
+    return done == pid

@@ -18,20 +18,27 @@ from store.models import SettlementBatch, Trade
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bluebook.cli", "run", "--data-dir", str(data_dir), "--port", "0"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert process.stderr is not None
-    line = ""
-    while "API on" not in line:  # (the worker's own start line also says "Ctrl-C stops")
-        line = process.stderr.readline()
-        assert line, "bluebook run did not start"
-    return process, line.split("API on ")[1].split("/v1")[0]
+def start(data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``bluebook run`` (its output to ``log``, never a pipe that could fill and block it)."""
+    before = len(ready_lines(log))
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bluebook.cli", "run", "--data-dir", str(data_dir), "--port", "0"],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=output,
+        )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while len(ready := ready_lines(log)) == before:
+        assert process.poll() is None and time.monotonic() < deadline, "bluebook run did not start"
+        time.sleep(0.2)
+    return process, ready[-1].split("API on ")[1].split("/v1")[0]
 
 
-def stop(process: subprocess.Popen[str]) -> None:
+def ready_lines(log: Path) -> list[str]:
+    text = log.read_text() if log.exists() else ""
+    return [line for line in text.splitlines() if "API on" in line]
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         try:
@@ -58,8 +65,8 @@ def final_trades(data_dir: Path) -> tuple[int, int]:
 
 
 def test_the_demo_market_settles_on_the_local_chain_and_resumes(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
-    process, api = start(data_dir)
+    data_dir, log = tmp_path / "data", tmp_path / "run.log"
+    process, api = start(data_dir, log)
     try:
         started = time.monotonic()
         while final_trades(data_dir)[0] < 3:
@@ -73,7 +80,7 @@ def test_the_demo_market_settles_on_the_local_chain_and_resumes(tmp_path: Path) 
     finally:
         stop(process)
     trades, batches = final_trades(data_dir)
-    process, api = start(data_dir)  # the same chain comes back from its saved state
+    process, api = start(data_dir, log)  # the same chain comes back from its saved state
     try:
         started = time.monotonic()
         while final_trades(data_dir)[1] <= batches:
