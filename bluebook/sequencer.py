@@ -23,7 +23,7 @@ from typing import Any
 from matcher.config import MarketConfig
 from matcher.engine import Engine
 from matcher.snapshot import export_state, restore
-from store.codec import CodecError, decode, encode
+from store.codec import ENCODE_ERRORS, ENCODERS, decode
 from store.journal import FsyncPolicy, JournalWriter, read
 from store.journal import recover as recover_journal
 from store.snapshots import latest_snapshot, write_snapshot
@@ -63,26 +63,29 @@ class Sequencer:
         apply = engine.apply
         journal = self.journal
         clock = self.clock
+        encoders = ENCODERS
         each = journal.policy is FsyncPolicy.ALWAYS
-        first = engine.seq + 1
+        seq = engine.seq + 1
+        ts = engine.ts
         payloads: list[bytes] = []
         for command in commands:
-            seq = engine.seq + 1
             now = clock()
-            ts = now if now > engine.ts else engine.ts
+            if now > ts:
+                ts = now
             stamped = (command[0], seq, ts, *command[3:])
             try:
-                payloads.append(encode(stamped))
-            except CodecError as error:
-                acks.append((None, f"malformed command: {error}"))
+                payloads.append(encoders[command[0]](stamped))
+            except ENCODE_ERRORS as error:
+                acks.append((None, f"malformed command: {error!r}"))
                 continue
             acks.append((stamped, apply(stamped)))
             if each:
                 journal.append_many(seq, payloads)
                 journal.commit()
                 payloads = []
+            seq += 1
         if payloads:
-            journal.append_many(first, payloads)
+            journal.append_many(seq - len(payloads), payloads)
         journal.commit()
         return acks
 

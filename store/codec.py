@@ -38,20 +38,26 @@ class CodecError(ValueError):
     """A payload that does not decode, or a command that cannot be encoded."""
 
 
-_ENCODERS: dict[int, Encoder] = {}
+#: Each command kind's encoder (see ``_layout``); the sequencer calls them directly.
+ENCODERS: dict[int, Encoder] = {}
 _DECODERS: dict[int, Decoder] = {}
 _encoded_names: dict[str, bytes] = {}
 _decoded_names: dict[bytes, str] = {}
 
 
+#: What a kind's encoder raises for a command that does not fit its layout; with ``KeyError`` for
+#: an unknown kind, what a caller of ``ENCODERS[kind](command)`` catches (``encode`` does this).
+ENCODE_ERRORS = (struct.error, IndexError, TypeError, ValueError, KeyError)
+
+
 def encode(command: tuple[Any, ...]) -> bytes:
     """The payload of a stamped command (a typed command or a plain tuple of its layout)."""
-    encoder = _ENCODERS.get(command[0]) if command else None
+    encoder = ENCODERS.get(command[0]) if command else None
     if encoder is None:
         raise CodecError(f"not an encodable command: {command!r}")
     try:
         return encoder(command)
-    except (struct.error, IndexError, TypeError, ValueError) as error:
+    except ENCODE_ERRORS as error:
         raise CodecError(f"{error}: {command!r}") from None
 
 
@@ -168,6 +174,21 @@ def _layout(kind: CommandKind, fields: str) -> None:
                 raise ValueError(f"{len(command)} fields where {size} were expected")
             return pack(*fixed(command)) + write(command[at])
 
+    elif tuple(code for _, code in strings) == ("N", "O"):  # orders and cancels: the hot kinds
+        (name_at, _), (optional_at, _) = writers
+        names = _encoded_names
+
+        def encode_kind(command: tuple[Any, ...]) -> bytes:
+            if len(command) != size:
+                raise ValueError(f"{len(command)} fields where {size} were expected")
+            name = command[name_at]
+            optional = command[optional_at]
+            return (
+                pack(*fixed(command))
+                + (names.get(name) or _name(name))
+                + (b"\xff" if optional is None else _text(optional))
+            )
+
     else:
         (first_at, write_first), (second_at, write_second) = writers
 
@@ -209,7 +230,7 @@ def _layout(kind: CommandKind, fields: str) -> None:
                 raise CodecError(f"{len(payload) - end} bytes left over")
             return (*values[:first_cut], first, *values[first_cut:second_cut], second, *values[second_cut:])
 
-    _ENCODERS[int(kind)] = encode_kind
+    ENCODERS[int(kind)] = encode_kind
     _DECODERS[int(kind)] = decode_kind
 
 
