@@ -92,6 +92,9 @@ class Connection:
         self.last_seen = time.monotonic()
         self.dead_man: asyncio.TimerHandle | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        #: Frames that arrived while a login was being checked, handled once it is answered, so a
+        #: client may send its login and its first orders together.
+        self.after_login: list[str | bytes] | None = None
         self.ops: dict[str, Callable[[Any, dict[str, Any]], Awaitable[Any] | Any]] = {
             "ping": self.ping, "subscribe": self.subscribe, "unsubscribe": self.unsubscribe,
             "login": self.login, "batch": self.batch, "cancel_all_after": self.cancel_all_after,
@@ -160,6 +163,9 @@ class Connection:
 
     def handle(self, data: str | bytes) -> None:
         """Parse one frame and start it; nothing here waits."""
+        if self.after_login is not None:
+            self.after_login.append(data)
+            return
         request_id = None
         try:
             if len(data) > self.limits.max_frame_bytes:
@@ -178,7 +184,10 @@ class Connection:
             elif op == "logout" and self.key is None:
                 raise ApiError(ErrorCode.AUTH_HEADER_MISSING, "log in first")
             result = handler(request_id, frame)
-            if asyncio.iscoroutine(result):
+            if op == "login" and asyncio.iscoroutine(result):
+                self.after_login = []
+                self.spawn(self.login_then_resume(request_id, result))
+            elif asyncio.iscoroutine(result):
                 self.start(request_id, result)
             elif result is not None:  # None: the handler replied itself
                 self.reply(request_id, result)
@@ -198,6 +207,15 @@ class Connection:
         task = asyncio.ensure_future(work)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    async def login_then_resume(self, request_id: Any, login: Awaitable[Any]) -> None:
+        """Answer the login, then handle the frames that came in meanwhile, in order."""
+        try:
+            await self.answer(request_id, login)
+        finally:
+            waiting, self.after_login = self.after_login or [], None
+            for data in waiting:
+                self.handle(data)
 
     async def answer(self, request_id: Any, work: Awaitable[Any]) -> None:
         try:

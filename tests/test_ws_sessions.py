@@ -17,8 +17,10 @@ from pathlib import Path
 import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from api.errors import ErrorCode
+from api.signing import canonical_payload, hmac_hex
 from bluebook.server import ApiServer
 from tests.api_support import SYMBOL, Client, funded_client, now_ms, start_server
 from tests.ws_support import WsClient
@@ -215,3 +217,25 @@ def test_fuzzed_frames_get_clear_errors_and_the_connection_survives(server: ApiS
     assert ws.ok("ping")["time"] > 0
     print(f"\n{frames} fuzzed frames: {sum(codes.values())} refused, codes {sorted(codes)}, 0 server errors")
     assert ErrorCode.INTERNAL_ERROR not in codes
+
+
+def test_orders_sent_right_behind_the_login_wait_for_it(server: ApiServer) -> None:
+    """A client may pipeline: a login and orders sent together are handled in that order."""
+    client = funded_client(server, address(0x3000))
+    with connect(server.url.replace("http", "ws") + "/v1/ws") as ws:
+        ts = now_ms()
+        signature = hmac_hex(client.secret.encode(), canonical_payload(ts, 5000, "GET", "/v1/ws", b""))
+        ws.send(
+            orjson.dumps({"op": "login", "id": 1, "key": client.key, "timestamp": ts, "signature": signature})
+        )
+        for i in range(2, 6):
+            ws.send(orjson.dumps({"op": "place", "id": i, "args": {"symbol": SYMBOL, "side": "buy",
+                                                                  "price": "200", "qty": "1"}}))  # fmt: skip
+        answered = []
+        while len(answered) < 5:
+            frame = orjson.loads(ws.recv(timeout=30))
+            if "id" in frame:
+                assert frame["ok"], frame
+                answered.append(frame["id"])
+    assert answered == [1, 2, 3, 4, 5]
+    assert open_orders(server, client.account_id) == 4
