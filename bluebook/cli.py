@@ -24,6 +24,9 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from pydantic import ValidationError
 from sqlalchemy.exc import NoResultFound
 
 from bluebook.accounts import CommandFailed, create_key, credit
@@ -34,6 +37,7 @@ from bluebook.markets import default_markets, load_markets
 from bluebook.projector import rebuild_store
 from bluebook.reference import default_references
 from bluebook.server import ApiServer, ApiSettings
+from bluebook.settings import load_settings
 from matcher.config import MarketConfig
 from settlement.batches import open_alerts, release
 from settlement.chain import at, connect
@@ -53,25 +57,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--no-chain", dest="chain", action="store_false", help="no local chain or settlement")
     run.set_defaults(dev=True)
     migrate = commands.add_parser("migrate", help="bring the SQL store's schema up to date")
-    migrate.add_argument("--data-dir", type=Path, default=Path("data"))
+    migrate.add_argument("--data-dir", type=Path)
     migrate.add_argument("--db-url", help="SQLAlchemy URL (default: an SQLite file in the data directory)")
     rebuild = commands.add_parser("rebuild-store", help="rebuild the SQL projections from the journal")
-    rebuild.add_argument("--data-dir", type=Path, default=Path("data"))
+    rebuild.add_argument("--data-dir", type=Path)
     rebuild.add_argument("--db-url", help="SQLAlchemy URL (default: an SQLite file in the data directory)")
     rebuild.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
     settle = commands.add_parser("settle", help="run the settlement worker (batches fills to the vault)")
-    settle.add_argument("--data-dir", type=Path, default=Path("data"))
+    settle.add_argument("--data-dir", type=Path)
     settle.add_argument("--db-url", help="SQLAlchemy URL (default: an SQLite file in the data directory)")
     settle.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
-    settle.add_argument("--rpc-url", required=True, help="the chain's JSON-RPC URL")
-    settle.add_argument("--vault", required=True, help="the Settlement contract's address")
-    settle.add_argument("--signer-key-file", type=Path, required=True, help="the operator's key (hex)")
-    settle.add_argument("--confirmations", type=int, default=12, help="blocks until a batch is final")
+    settle.add_argument("--rpc-url", help="the chain's JSON-RPC URL")
+    settle.add_argument("--vault", help="the Settlement contract's address")
+    settle.add_argument("--signer-key-file", type=Path, help="the operator's key (hex)")
+    settle.add_argument("--confirmations", type=int, help="blocks until a batch is final (12)")
     settle.add_argument(
         "--max-wait", type=float, default=2.0, help="seconds a fill waits for a batch, at most"
     )
     alerts = commands.add_parser("settle-alerts", help="list open settlement alerts; resolve one")
-    alerts.add_argument("--data-dir", type=Path, default=Path("data"))
+    alerts.add_argument("--data-dir", type=Path)
     alerts.add_argument("--db-url", help="SQLAlchemy URL (default: an SQLite file in the data directory)")
     alerts.add_argument("--release", type=int, metavar="ID", help="resolve alert ID (a held item is retried)")
     markets = commands.add_parser("markets", help="print the configured markets")
@@ -79,24 +83,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     api = commands.add_parser("api", help="start the engine and the REST API (no chain needed)")
     api.add_argument("--dev", action="store_true", help="development mode: balances may be credited by hand")
     for serving in (run, api):
-        serving.add_argument("--host", default="127.0.0.1")
-        serving.add_argument("--port", type=int, default=8000, help="0: any free port")
-        serving.add_argument("--data-dir", type=Path, default=Path("data"), help="journal, snapshots, store")
+        serving.add_argument("--host")
+        serving.add_argument("--port", type=int, help="0: any free port (default 8000)")
+        serving.add_argument("--data-dir", type=Path, help="journal, snapshots, store")
         serving.add_argument(
             "--db-url", help="SQLAlchemy URL (default: an SQLite file in the data directory)"
         )
         serving.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
         serving.add_argument(
-            "--fsync", choices=[p.value for p in FsyncPolicy], default="batch", help="journal policy"
+            "--fsync", choices=[p.value for p in FsyncPolicy], help="journal policy (default batch)"
         )
-        serving.add_argument("--snapshot-every", type=float, default=300.0, help="seconds between snapshots")
+        serving.add_argument("--snapshot-every", type=float, help="seconds between snapshots (300)")
     accounts = commands.add_parser("accounts", help="API keys and development credits").add_subparsers(
         dest="action", required=True
     )
     key_parser = accounts.add_parser("create-key", help="issue an HMAC API key for an address (prints JSON)")
     credit_parser = accounts.add_parser("credit", help="credit a balance (development mode only)")
     for sub in (key_parser, credit_parser):
-        sub.add_argument("--data-dir", type=Path, default=Path("data"))
+        sub.add_argument("--data-dir", type=Path)
         sub.add_argument("--db-url", help="SQLAlchemy URL (default: an SQLite file in the data directory)")
         sub.add_argument("--address", required=True, help="the account's EVM address, 0x...")
     key_parser.add_argument("--scopes", default="read,trade", help="comma separated: read, trade, withdraw")
@@ -106,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     credit_parser.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
     credit_parser.add_argument("--dev", action="store_true", help="allow it (when no server runs)")
     args = parser.parse_args(argv)
+    _with_settings(args, parser)
     if args.command == "migrate":
         upgrade(_db_url(args))
         print(f"bluebook: store migrated ({_db_url(args)})", file=sys.stderr)
@@ -206,6 +211,25 @@ def _serve(config: MarketConfig, args: argparse.Namespace, *, demo: bool = False
     return 1 if failed else 0
 
 
+def _with_settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Fill every option not given on the command line from the settings (``bluebook.settings``:
+    environment, ``bluebook.toml``, defaults); a bad setting is reported as a usage error."""
+    try:
+        settings = load_settings()
+    except ValidationError as error:
+        parser.error(f"settings: {error}")
+    for option, value in (
+        ("data_dir", settings.data_dir), ("db_url", settings.db_url), ("host", settings.host),
+        ("port", settings.port), ("fsync", settings.journal_fsync),
+        ("snapshot_every", settings.snapshot_every_s), ("rpc_url", settings.rpc_url),
+        ("vault", settings.vault_address), ("confirmations", settings.confirmations),
+        ("markets", settings.markets_file),
+    ):  # fmt: skip
+        if hasattr(args, option) and getattr(args, option) is None:
+            setattr(args, option, value)
+    args.settings = settings
+
+
 def _db_url(args: argparse.Namespace) -> str:
     if args.db_url:
         return str(args.db_url)
@@ -243,6 +267,17 @@ def _settle_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _signer(args: argparse.Namespace) -> LocalAccount:
+    """The operator: ``--signer-key-file``, else the settings' signer key (or key file)."""
+    if args.signer_key_file is not None:
+        return load_signer(args.signer_key_file)
+    key = args.settings.secret("signer_key")
+    if key is None:
+        raise SystemExit("bluebook settle: no signer key (--signer-key-file or BLUEBOOK_SIGNER_KEY[_FILE])")
+    signer: LocalAccount = Account.from_key(key)
+    return signer
+
+
 def _settle(config: MarketConfig, args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
@@ -250,6 +285,10 @@ def _settle(config: MarketConfig, args: argparse.Namespace) -> int:
         signal.signal(number, lambda *_: stop.set())
     url = _db_url(args)
     upgrade(url)
+    if args.rpc_url is None or args.vault is None:
+        print("bluebook settle: needs --rpc-url and --vault (or BLUEBOOK_RPC_URL, BLUEBOOK_VAULT_ADDRESS)",
+              file=sys.stderr)  # fmt: skip
+        return 2
     w3 = connect(args.rpc_url)
     settings = WorkerSettings(
         confirmations=args.confirmations, max_wait_s=args.max_wait, crash_at=os.environ.get(CRASH_ENV)
@@ -258,7 +297,7 @@ def _settle(config: MarketConfig, args: argparse.Namespace) -> int:
         open_database(url),
         w3,
         at(w3, "Settlement", args.vault),
-        load_signer(args.signer_key_file),
+        _signer(args),
         config,
         settings,
     )

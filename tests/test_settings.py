@@ -82,3 +82,14 @@ def test_production_takes_its_secrets_from_files_and_never_shows_them(
     settings = load_settings()
     assert settings.secret("signer_key") == "0x" + "33" * 32
     assert "a-long-random-token" not in repr(settings) and "33" * 32 not in repr(settings)
+
+
+def test_the_command_line_takes_its_defaults_from_the_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``bluebook migrate`` with no flags migrates the store the environment names."""
+    from bluebook.cli import main
+
+    monkeypatch.setenv("BLUEBOOK_DATA_DIR", str(tmp_path / "elsewhere"))
+    assert main(["migrate"]) == 0
+    assert (tmp_path / "elsewhere" / "store.db").exists()
