@@ -82,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     markets.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
     api = commands.add_parser("api", help="start the engine and the REST API (no chain needed)")
     api.add_argument("--dev", action="store_true", help="development mode: balances may be credited by hand")
+    api.add_argument("--rpc-url", help="the chain's JSON-RPC URL: deposits are credited from it")
+    api.add_argument("--vault", help="the Settlement contract's address")
+    api.add_argument("--confirmations", type=int, help="blocks until a deposit is credited (12)")
     for serving in (run, api):
         serving.add_argument("--host")
         serving.add_argument("--port", type=int, help="0: any free port (default 8000)")
@@ -190,6 +193,11 @@ def _serve(config: MarketConfig, args: argparse.Namespace, *, demo: bool = False
             node.add_health("deposit_watcher", lambda: "halted" if watcher and watcher.halted() else "ok")
             print(f"bluebook: chain {chain.url}, vault {deployment.vault}, "
                   f"tokens {json.dumps(deployment.tokens)}", file=sys.stderr)  # fmt: skip
+        elif getattr(args, "rpc_url", None) and getattr(args, "vault", None):  # a configured chain
+            vault = at(connect(args.rpc_url), "Settlement", args.vault)
+            watcher = DepositWatcher(database, vault, config, node.submit, confirmations=args.confirmations)
+            watcher.start()
+            node.add_health("deposit_watcher", lambda: "halted" if watcher and watcher.halted() else "ok")
         flow = DemoFlow(node, config, chain=chain, database=database) if demo else None
         if flow is not None:
             flow.start()
