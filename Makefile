@@ -44,11 +44,14 @@ typecheck: setup
 
 check: lint typecheck test
 
+BENCHMARKS := matcher journal settlement api
+
+# Every benchmark in turn, one JSON line per scenario (see bench/__main__.py).
 bench: setup
-	$(BIN)/python -m bench matcher
+	set -e; for name in $(BENCHMARKS); do $(BIN)/python -m bench $$name; done
 
 bench-quick: setup
-	$(BIN)/python -m bench matcher --quick
+	set -e; for name in $(BENCHMARKS); do $(BIN)/python -m bench $$name --quick; done
 
 soak: setup
 	BLUEBOOK_SOAK=1 $(BIN)/python -m pytest -q -s tests/test_book_properties.py tests/test_engine_properties.py
