@@ -69,6 +69,7 @@ def parse_markets(data: dict[str, Any]) -> MarketConfig:
                 maker_bps=int(s.get("maker_bps", 0)),
                 taker_bps=int(s.get("taker_bps", 0)),
                 market_protection_bps=int(s.get("market_protection_bps", 500)),
+                tier=int(s.get("tier", 1)),
             )
         )
     return MarketConfig(

@@ -28,6 +28,8 @@ class CommandKind(IntEnum):
     DEPOSIT = 5
     WITHDRAW = 6
     TICK = 7
+    SET_REFERENCE = 8
+    SET_SESSIONS = 9
 
 
 class Command(Record):
@@ -151,3 +153,38 @@ class Tick(Command):
     kind: int
     seq: int
     ts: int
+
+
+class SetReference(Command):
+    """A symbol's reference price (ticks), observed by ``source`` at ``source_ns``; ``status`` is
+    what the source says of its market (``open``, ``closed``, ...). Gating judges staleness by
+    command time against ``source_ns``. ``account`` is 0."""
+
+    __slots__ = ()
+    KIND = CommandKind.SET_REFERENCE
+    kind: int
+    seq: int
+    ts: int
+    account: int
+    symbol: str
+    price: int
+    source_ns: int
+    source: str
+    status: str
+
+
+class SetSessions(Command):
+    """Turn gating on with this session table (``matcher.sessions.SessionTable`` as plain data:
+    edges, their session kinds, where the table ends, the regular closes), or replace it.
+    ``account`` is 0."""
+
+    __slots__ = ()
+    KIND = CommandKind.SET_SESSIONS
+    kind: int
+    seq: int
+    ts: int
+    account: int
+    edges: tuple[int, ...]
+    kinds: tuple[int, ...]
+    end: int
+    regular_closes: tuple[int, ...]

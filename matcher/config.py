@@ -52,8 +52,12 @@ class SymbolConfig:
     taker_bps: int = 0
     #: A market order with no protection price gets one this far beyond the best opposite price.
     market_protection_bps: int = 500
+    #: Gating tier: 1 (the narrower regular-session band) or 2 (the wider one).
+    tier: int = 1
 
     def __post_init__(self) -> None:
+        if self.tier not in (1, 2):
+            raise ValueError(f"{self.name}: tier must be 1 or 2")
         if self.tick_size < 1 or self.lot_size < 1:
             raise ValueError(f"{self.name}: tick_size and lot_size must be positive integers")
         if not 1 <= self.min_qty <= self.max_qty:

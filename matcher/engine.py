@@ -53,6 +53,8 @@ from matcher.commands import (
     CancelAll,
     CommandKind,
     Deposit,
+    SetReference,
+    SetSessions,
     Tick,
     Withdraw,
 )
@@ -68,7 +70,9 @@ from matcher.events import (
     REJECTED,
     WITHDRAWN,
 )
+from matcher.gating import Gate, table_of
 from matcher.rejects import Reject
+from matcher.sessions import Session
 
 Events = list[tuple[Any, ...]]
 
@@ -162,6 +166,8 @@ class Engine:
         self._next_due = NO_EXPIRY
         #: Per symbol, what the hot path needs as one tuple (see ``refresh_hot``).
         self._hot: dict[str, tuple[Any, ...]] = {}
+        #: Market-hours gating, on once a ``SetSessions`` command arrives (``matcher.gating``).
+        self.gate: Gate | None = None
         self.refresh_hot()
         self.apply = _build_apply(self)
 
@@ -263,6 +269,29 @@ class Engine:
             events += cancelled
         return events
 
+    def _set_reference(self, cmd: SetReference) -> Events:
+        """Record a symbol's reference price (gating must be on; an unknown symbol is refused)."""
+        _, seq, _, _, symbol, price, source_ns, _, _ = cmd
+        if symbol not in self.markets:
+            return _rejected(seq, symbol, 0, 0, Reject.UNKNOWN_SYMBOL, None)
+        if self.gate is None or type(price) is not int or price <= 0 or type(source_ns) is not int:
+            return _rejected(seq, symbol, 0, 0, Reject.INVALID_PRICE, None)
+        self.gate.references[symbol] = (price, source_ns)
+        return []
+
+    def _set_sessions(self, cmd: SetSessions) -> Events:
+        """Turn gating on with this session table, or replace the table (references are kept)."""
+        _, _, _, _, edges, kinds, end, closes = cmd
+        table = table_of(edges, kinds, end, closes)
+        if self.gate is None:
+            self.gate = Gate(table)
+            for name, market in self.markets.items():
+                self.gate.tiers[name] = market.config.tier
+        else:
+            self.gate.table = table
+            self.gate._span = (Session.CLOSED, 0, 0)
+        return []
+
     def _amend(self, cmd: AmendOrder) -> Events:
         _, seq, _ts, account, symbol, order_id, price, qty = cmd
         market = self.markets.get(symbol)
@@ -280,6 +309,10 @@ class Engine:
         new_price = price or old_price
         new_leaves = qty or old_leaves
         min_qty, max_qty, min_notional, max_notional = market.limits
+        if self.gate is not None and new_price != old_price:
+            code, _ = self.gate.check(symbol, side, LIMIT, new_price, new_leaves, max_qty, _ts)
+            if code:
+                return _rejected(seq, symbol, order_id, account, Reject(code), cid)
         if order_filled(order) + new_leaves > max_qty:
             return _rejected(seq, symbol, order_id, account, Reject.QTY_ABOVE_MAX, cid)
         if new_price * new_leaves * market.k > max_notional:
@@ -414,6 +447,8 @@ def _build_apply(engine: Engine) -> Callable[[tuple[Any, ...]], Events]:
         CommandKind.DEPOSIT: engine._deposit,
         CommandKind.WITHDRAW: engine._withdraw,
         CommandKind.TICK: engine._tick,
+        CommandKind.SET_REFERENCE: engine._set_reference,
+        CommandKind.SET_SESSIONS: engine._set_sessions,
     }
 
     def apply(command: tuple[Any, ...]) -> Events:
@@ -486,12 +521,17 @@ def _build_apply(engine: Engine) -> Callable[[tuple[Any, ...]], Events]:
             invalid = engine._check_order(market, side, order_type, price, qty, tif, post_only, stp, expire_at, ts)  # fmt: skip  # noqa: E501
             if invalid is not None:
                 return _rejected(seq, symbol, seq, account, invalid, cid)
-            if order_type == MARKET:
-                tif = IOC
+        gate = engine.gate
+        if gate is not None:  # after validation, before matching: the stages' order
+            code, price = gate.check(symbol, side, order_type, price, qty, max_qty, ts)
+            if code:
+                return _rejected(seq, symbol, seq, account, code, cid)
+        if not gtc_limit and order_type == MARKET:
+            tif = IOC
+            if not price:
+                price = engine._protection_price(market, side)
                 if not price:
-                    price = engine._protection_price(market, side)
-                    if not price:
-                        return _rejected(seq, symbol, seq, account, NO_LIQUIDITY, cid)
+                    return _rejected(seq, symbol, seq, account, NO_LIQUIDITY, cid)
         if side == BUY:
             cost = price * k
             unit = cost + -(-cost * max_fee // 10_000)

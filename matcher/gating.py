@@ -22,9 +22,12 @@ outside the exact band is ever accepted.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from matcher.sessions import Session
+from matcher.enums import OrderType, Side
+from matcher.rejects import Reject
+from matcher.sessions import Session, SessionTable
 
 NS_PER_S = 1_000_000_000
 NS_PER_MINUTE = 60 * NS_PER_S
@@ -98,3 +101,90 @@ def should_reanchor(mid: int, anchor: int, low: int, high: int, at_pct: int) -> 
     if mid <= anchor and (anchor - mid) * 100 >= (anchor - low) * at_pct and low < anchor:
         return -1
     return 0
+
+
+SYMBOL_HALTED = int(Reject.SYMBOL_HALTED)
+ORDER_TYPE_NOT_ALLOWED = int(Reject.ORDER_TYPE_NOT_ALLOWED)
+PRICE_OUTSIDE_BAND = int(Reject.PRICE_OUTSIDE_BAND)
+SIZE_ABOVE_SESSION_CAP = int(Reject.SIZE_ABOVE_SESSION_CAP)
+MARKET = int(OrderType.MARKET)
+BUY = int(Side.BUY)
+
+
+class Gate:
+    """The engine's gating state: the session table, each symbol's latest reference, and the
+    session in force (kept until ``ts`` leaves its span, so most orders pay no lookup).
+
+    A symbol without a reference, or with one older than its session's staleness limit, is
+    halted: its orders are refused with ``SYMBOL_HALTED``. The closed session's band is taken
+    around the latest reference (the last regular close's re-anchoring is not built yet).
+    """
+
+    __slots__ = ("rules", "table", "references", "tiers", "_span")
+
+    def __init__(self, table: SessionTable, rules: GatingRules | None = None) -> None:
+        self.rules = rules or GatingRules()
+        self.table = table
+        #: symbol -> (reference price in ticks, source time in ns)
+        self.references: dict[str, tuple[int, int]] = {}
+        self.tiers: dict[str, int] = {}
+        self._span: tuple[Session, int, int] = (Session.CLOSED, 0, 0)
+
+    def session(self, ts: int) -> tuple[Session, int, int]:
+        """The session at ``ts`` with the span it holds (see ``SessionTable.span_at``)."""
+        span = self._span
+        if not span[1] <= ts < span[2]:
+            span = self._span = self.table.span_at(ts)
+        return span
+
+    def check(
+        self, symbol: str, side: int, order_type: int, price: int, qty: int, max_qty: int, ts: int
+    ) -> tuple[int, int]:
+        """(0, the price to use) for an order gating allows, else (its reject code, price). A
+        market order's protection price is the band's edge, or its own if that is inside."""
+        reference = self.references.get(symbol)
+        if reference is None:
+            return SYMBOL_HALTED, price
+        session, start, end = self.session(ts)
+        rules = self.rules
+        if rules.is_stale(session, reference[1], ts):
+            return SYMBOL_HALTED, price
+        if order_type == MARKET and not rules.sessions[session].market_orders:
+            return ORDER_TYPE_NOT_ALLOWED, price
+        if qty > rules.size_cap(session, max_qty):
+            return SIZE_ABOVE_SESSION_CAP, price
+        low, high = self.band(symbol, ts)
+        if order_type == MARKET:  # bounded by the band's edge, whatever protection it asked for
+            if side == BUY:
+                return 0, min(price, high) if price else high
+            return 0, max(price, low)
+        if not low <= price <= high:
+            return PRICE_OUTSIDE_BAND, price
+        return 0, price
+
+    def band(self, symbol: str, ts: int) -> tuple[int, int]:
+        """``[low, high]`` in ticks for ``symbol`` at ``ts`` (it must have a reference)."""
+        session, start, end = self.session(ts)
+        width = self.rules.band_bps(session, self.tiers.get(symbol, 1), ts, start, end)
+        return band(self.references[symbol][0], width)
+
+    def export(self) -> dict[str, object]:
+        table = self.table
+        return {
+            "edges": list(table.edges), "kinds": [int(k) for k in table.kinds], "end": table.end,
+            "regular_closes": list(table.regular_closes),
+            "references": {name: list(ref) for name, ref in sorted(self.references.items())},
+        }  # fmt: skip
+
+    @classmethod
+    def restore(cls, state: dict[str, object]) -> Gate:
+        gate = cls(table_of(state["edges"], state["kinds"], state["end"], state["regular_closes"]))  # type: ignore[arg-type]
+        references = state["references"]
+        assert isinstance(references, dict)
+        gate.references = {name: (ref[0], ref[1]) for name, ref in references.items()}
+        return gate
+
+
+def table_of(edges: Sequence[int], kinds: Sequence[int], end: int, closes: Sequence[int]) -> SessionTable:
+    """A session table from plain data (a command's fields, a snapshot's)."""
+    return SessionTable(tuple(edges), tuple(Session(k) for k in kinds), end, tuple(closes))

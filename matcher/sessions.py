@@ -57,6 +57,17 @@ class SessionTable:
             return Session.CLOSED
         return self.kinds[bisect_right(self.edges, ts) - 1]
 
+    def span_at(self, ts: int) -> tuple[Session, int, int]:
+        """The session at ``ts`` and the span ``[start, end)`` it holds unchanged around ``ts``
+        (outside the table: ``CLOSED`` up to the table's start, or from its end on)."""
+        if ts < self.start:
+            return Session.CLOSED, -(2**63), self.start
+        if ts >= self.end:
+            return Session.CLOSED, self.end, 2**63
+        index = bisect_right(self.edges, ts) - 1
+        following = self.edges[index + 1] if index + 1 < len(self.edges) else self.end
+        return self.kinds[index], self.edges[index], following
+
     def next_edge(self, ts: int) -> int | None:
         """The first edge after ``ts`` (when the session next changes; ``end`` for the last), or
         None at or past the end."""

@@ -18,6 +18,7 @@ from matcher.book import O_EXPIRE_AT, O_ID, O_LEAVES, O_TIF, Order
 from matcher.config import MarketConfig
 from matcher.engine import NO_EXPIRY, Engine
 from matcher.enums import TimeInForce
+from matcher.gating import Gate
 
 STATE_VERSION = 1
 GTD = int(TimeInForce.GTD)
@@ -48,6 +49,7 @@ def export_state(engine: Engine) -> dict[str, Any]:
         "books": books,
         "client_ids": client_ids,
         "deposit_refs": sorted(engine._deposit_refs),
+        "gate": engine.gate.export() if engine.gate is not None else None,
     }
 
 
@@ -84,6 +86,10 @@ def restore(config: MarketConfig, state: dict[str, Any]) -> Engine:
         engine._client_ids[(account, cid)] = entry
         engine._client_id_log.append((forget_at, (account, cid), entry))
     engine._deposit_refs.update(state["deposit_refs"])
+    gate = state.get("gate")
+    if gate is not None:
+        engine.gate = Gate.restore(gate)
+        engine.gate.tiers = {name: market.config.tier for name, market in engine.markets.items()}
     engine._next_expiry = next_expiry
     log = engine._client_id_log
     engine._next_due = min(next_expiry, log[0][0] if log else NO_EXPIRY)

@@ -234,6 +234,52 @@ def _layout(kind: CommandKind, fields: str) -> None:
     _DECODERS[int(kind)] = decode_kind
 
 
+_INT64 = struct.Struct("<q")
+_COUNT = struct.Struct("<I")
+
+
+def _rare_layout(kind: CommandKind, fields: str) -> None:
+    """Register a rarely sent kind, field by field in order (no speed needed): ``q`` int64, ``N``
+    and ``S`` strings, ``L`` a list of int64 (a u32 count, then the values)."""
+    size = 1 + len(fields)
+
+    def encode_kind(command: tuple[Any, ...]) -> bytes:
+        if len(command) != size:
+            raise ValueError(f"{len(command)} fields where {size} were expected")
+        parts = [bytes((command[0],))]
+        for code, value in zip(fields, command[1:], strict=True):
+            if code == "q":
+                parts.append(_INT64.pack(value))
+            elif code == "L":
+                if type(value) not in (tuple, list):
+                    raise TypeError(f"expected a list of integers, got {value!r}")
+                parts.append(_COUNT.pack(len(value)) + struct.pack(f"<{len(value)}q", *value))
+            else:
+                parts.append(_name(value) if code == "N" else _text(value))
+        return b"".join(parts)
+
+    def decode_kind(payload: bytes) -> tuple[Any, ...]:
+        values: list[Any] = [payload[0]]
+        pos = 1
+        for code in fields:
+            if code == "q":
+                values.append(_INT64.unpack_from(payload, pos)[0])
+                pos += 8
+            elif code == "L":
+                (count,) = _COUNT.unpack_from(payload, pos)
+                values.append(struct.unpack_from(f"<{count}q", payload, pos + 4))
+                pos += 4 + 8 * count
+            else:
+                text, pos = (_read_name if code == "N" else _read_text)(payload, pos)
+                values.append(text)
+        if pos != len(payload):
+            raise CodecError(f"{len(payload) - pos} bytes left over")
+        return tuple(values)
+
+    ENCODERS[int(kind)] = encode_kind
+    _DECODERS[int(kind)] = decode_kind
+
+
 # Slots in schema order (matcher.commands): seq, ts, account, then the command's own.
 _layout(CommandKind.PLACE_ORDER, "qqqNBBqqB?BOq")
 _layout(CommandKind.CANCEL_ORDER, "qqqNqO")
@@ -242,3 +288,5 @@ _layout(CommandKind.AMEND_ORDER, "qqqNqqq")
 _layout(CommandKind.DEPOSIT, "qqqNqS")
 _layout(CommandKind.WITHDRAW, "qqqNq")
 _layout(CommandKind.TICK, "qq")
+_rare_layout(CommandKind.SET_REFERENCE, "qqqNqqSS")
+_rare_layout(CommandKind.SET_SESSIONS, "qqqLLqL")

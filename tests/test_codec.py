@@ -6,13 +6,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from matcher import AmendOrder, CancelAll, CancelOrder, Deposit, PlaceOrder, Tick, Withdraw
+from matcher import (
+    AmendOrder,
+    CancelAll,
+    CancelOrder,
+    Deposit,
+    PlaceOrder,
+    SetReference,
+    SetSessions,
+    Tick,
+    Withdraw,
+)
 from store.codec import CodecError, decode, encode
 
 ints = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 small = st.integers(min_value=0, max_value=255)
 names = st.text(min_size=0, max_size=12)
 optional_names = st.none() | names
+int_lists = st.lists(ints).map(tuple)
 
 commands = st.one_of(
     st.builds(
@@ -39,6 +50,17 @@ commands = st.one_of(
     st.builds(lambda *v: tuple(Deposit((5, *v))), ints, ints, ints, names, ints, names),
     st.builds(lambda *v: tuple(Withdraw((6, *v))), ints, ints, ints, names, ints),
     st.builds(lambda *v: tuple(Tick((7, *v))), ints, ints),
+    st.builds(lambda *v: tuple(SetReference((8, *v))), ints, ints, ints, names, ints, ints, names, names),
+    st.builds(
+        lambda *v: tuple(SetSessions((9, *v))),
+        ints,
+        ints,
+        ints,
+        st.lists(ints).map(tuple),
+        st.lists(small).map(tuple),
+        ints,
+        st.lists(ints).map(tuple),
+    ),  # fmt: skip
 )
 
 
