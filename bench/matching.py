@@ -71,7 +71,11 @@ def main(*, quick: bool, seed: int) -> int:
     results = [
         baseline,
         _report("book", lambda: _book(ops, base_rate)),
-        _report("engine", lambda: _engine(events, seed, base_rate)),
+    ]
+    engine = _report("engine", lambda: _engine(events, seed, base_rate))
+    results += [
+        engine,
+        _report("gated", lambda: _gated(events, seed, engine.get("events_per_s"))),
         _report("memory-1m-resting", lambda: _memory(resting)),
     ]
     return 1 if any("error" in line for line in results) else 0
@@ -117,6 +121,63 @@ def _engine(events: int, seed: int, base_rate: float | None) -> dict[str, Any]:
     line = _measure(funded_engine_calls, _event_kind)
     line.update(symbols=SYMBOLS, accounts=ACCOUNTS)
     return _with_ratio(line, base_rate)
+
+
+def _gated(events: int, seed: int, engine_rate: float | None) -> dict[str, Any]:
+    """The ``engine`` stream with gating on: the NYSE session table (the stream runs in regular
+    hours) and each symbol's reference at the mid, sent again every 100 ms of stream time."""
+    from matcher.engine import Engine
+
+    config = _engine_config()
+    deposits = _deposits()
+    stream = _engine_commands(multi_symbol_stream(events, seed, SYMBOLS, ACCOUNTS, MID), deposits)
+    commands = _with_references(stream, len(deposits))
+
+    def gated_engine_calls() -> list[Call]:
+        engine = Engine(config)
+        for deposit in deposits:
+            engine.apply(deposit)
+        return [(engine.apply, (command,)) for command in commands]
+
+    line = _measure(gated_engine_calls, _event_kind)
+    line["references"] = len(commands) - len(stream) - 1
+    line["ratio_vs_engine"] = round(line["events_per_s"] / engine_rate, 3) if engine_rate else None
+    return line
+
+
+def _with_references(stream: list[Any], first_seq: int) -> list[Any]:
+    """``stream`` behind a ``SetSessions`` and with every symbol's ``SetReference`` every 100 ms
+    of command time, renumbered (a cancel follows its order to its new seq)."""
+    from datetime import UTC, datetime
+
+    from bluebook.calendar import session_table
+    from matcher.commands import CommandKind, SetReference, SetSessions
+
+    table = session_table(datetime.fromtimestamp(ENGINE_EPOCH_NS / 1e9, UTC))
+    sessions = SetSessions.of(account=0, edges=table.edges, kinds=tuple(map(int, table.kinds)),
+                              end=table.end, regular_closes=table.regular_closes)  # fmt: skip
+    out: list[Any] = []
+    renumbered: dict[int, int] = {}
+    next_reference = 0
+
+    def add(command: tuple[Any, ...]) -> None:
+        out.append((command[0], first_seq + len(out) + 1, *command[2:]))
+
+    add(tuple(sessions)[:2] + (ENGINE_EPOCH_NS,) + tuple(sessions)[3:])
+    for command in stream:
+        ts = command[2]
+        if ts >= next_reference:
+            next_reference = ts + 100_000_000
+            for i in range(SYMBOLS):
+                reference = SetReference.of(account=0, symbol=f"SYM{i}", price=MID, source_ns=ts,
+                                            source="bench", status="open")  # fmt: skip
+                add(tuple(reference)[:2] + (ts,) + tuple(reference)[3:])
+        if command[0] == CommandKind.PLACE_ORDER:
+            renumbered[command[1]] = first_seq + len(out) + 1
+            add(command)
+        else:  # a cancel: (kind, seq, ts, account, symbol, order_id, cid)
+            add((*command[:5], renumbered[command[5]], command[6]))
+    return out
 
 
 def _memory(count: int) -> dict[str, Any]:

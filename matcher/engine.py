@@ -72,7 +72,6 @@ from matcher.events import (
 )
 from matcher.gating import Gate, table_of
 from matcher.rejects import Reject
-from matcher.sessions import Session
 
 Events = list[tuple[Any, ...]]
 
@@ -276,7 +275,7 @@ class Engine:
             return _rejected(seq, symbol, 0, 0, Reject.UNKNOWN_SYMBOL, None)
         if self.gate is None or type(price) is not int or price <= 0 or type(source_ns) is not int:
             return _rejected(seq, symbol, 0, 0, Reject.INVALID_PRICE, None)
-        self.gate.references[symbol] = (price, source_ns)
+        self.gate.set_reference(symbol, price, source_ns)
         return []
 
     def _set_sessions(self, cmd: SetSessions) -> Events:
@@ -288,8 +287,7 @@ class Engine:
             for name, market in self.markets.items():
                 self.gate.tiers[name] = market.config.tier
         else:
-            self.gate.table = table
-            self.gate._span = (Session.CLOSED, 0, 0)
+            self.gate.set_table(table)
         return []
 
     def _amend(self, cmd: AmendOrder) -> Events:

@@ -112,15 +112,17 @@ BUY = int(Side.BUY)
 
 
 class Gate:
-    """The engine's gating state: the session table, each symbol's latest reference, and the
-    session in force (kept until ``ts`` leaves its span, so most orders pay no lookup).
+    """The engine's gating state: the session table, each symbol's latest reference, and, per
+    symbol, what gating allows until the next moment that can change it (a session edge, the end
+    of a doubled-band window, the reference going stale), so most orders pay one dict lookup and
+    a few comparisons.
 
     A symbol without a reference, or with one older than its session's staleness limit, is
     halted: its orders are refused with ``SYMBOL_HALTED``. The closed session's band is taken
     around the latest reference (the last regular close's re-anchoring is not built yet).
     """
 
-    __slots__ = ("rules", "table", "references", "tiers", "_span")
+    __slots__ = ("rules", "table", "references", "tiers", "_allowed")
 
     def __init__(self, table: SessionTable, rules: GatingRules | None = None) -> None:
         self.rules = rules or GatingRules()
@@ -128,32 +130,34 @@ class Gate:
         #: symbol -> (reference price in ticks, source time in ns)
         self.references: dict[str, tuple[int, int]] = {}
         self.tiers: dict[str, int] = {}
-        self._span: tuple[Session, int, int] = (Session.CLOSED, 0, 0)
+        #: symbol -> (valid from, valid until, stale at, low, high, market orders, size cap %)
+        self._allowed: dict[str, tuple[int, int, int, int, int, bool, int]] = {}
 
-    def session(self, ts: int) -> tuple[Session, int, int]:
-        """The session at ``ts`` with the span it holds (see ``SessionTable.span_at``)."""
-        span = self._span
-        if not span[1] <= ts < span[2]:
-            span = self._span = self.table.span_at(ts)
-        return span
+    def set_reference(self, symbol: str, price: int, source_ns: int) -> None:
+        self.references[symbol] = (price, source_ns)
+        self._allowed.pop(symbol, None)
+
+    def set_table(self, table: SessionTable) -> None:
+        self.table = table
+        self._allowed.clear()
 
     def check(
         self, symbol: str, side: int, order_type: int, price: int, qty: int, max_qty: int, ts: int
     ) -> tuple[int, int]:
         """(0, the price to use) for an order gating allows, else (its reject code, price). A
         market order's protection price is the band's edge, or its own if that is inside."""
-        reference = self.references.get(symbol)
-        if reference is None:
+        allowed = self._allowed.get(symbol)
+        if allowed is None or not allowed[0] <= ts < allowed[1]:
+            if symbol not in self.references:
+                return SYMBOL_HALTED, price
+            allowed = self._allowed[symbol] = self._allowed_at(symbol, ts)
+        _, _, stale_at, low, high, market_orders, cap_pct = allowed
+        if ts > stale_at:
             return SYMBOL_HALTED, price
-        session, start, end = self.session(ts)
-        rules = self.rules
-        if rules.is_stale(session, reference[1], ts):
-            return SYMBOL_HALTED, price
-        if order_type == MARKET and not rules.sessions[session].market_orders:
+        if order_type == MARKET and not market_orders:
             return ORDER_TYPE_NOT_ALLOWED, price
-        if qty > rules.size_cap(session, max_qty):
+        if qty * 100 > max_qty * cap_pct:
             return SIZE_ABOVE_SESSION_CAP, price
-        low, high = self.band(symbol, ts)
         if order_type == MARKET:  # bounded by the band's edge, whatever protection it asked for
             if side == BUY:
                 return 0, min(price, high) if price else high
@@ -164,9 +168,24 @@ class Gate:
 
     def band(self, symbol: str, ts: int) -> tuple[int, int]:
         """``[low, high]`` in ticks for ``symbol`` at ``ts`` (it must have a reference)."""
-        session, start, end = self.session(ts)
-        width = self.rules.band_bps(session, self.tiers.get(symbol, 1), ts, start, end)
-        return band(self.references[symbol][0], width)
+        allowed = self._allowed_at(symbol, ts)
+        return allowed[3], allowed[4]
+
+    def _allowed_at(self, symbol: str, ts: int) -> tuple[int, int, int, int, int, bool, int]:
+        rules = self.rules
+        session, start, end = self.table.span_at(ts)
+        reference, source_ns = self.references[symbol]
+        width = rules.band_bps(session, self.tiers.get(symbol, 1), ts, start, end)
+        if session is Session.REGULAR:  # the doubled windows split the session
+            opening, closing = start + rules.doubled_after_open_ns, end - rules.doubled_before_close_ns
+            start, end = (
+                (start, opening) if ts < opening else (opening, closing) if ts < closing else (closing, end)
+            )
+        limit = rules.sessions[session].stale_after_ns
+        stale_at = source_ns + limit if limit else 2**63
+        low, high = band(reference, width)
+        session_rules = rules.sessions[session]
+        return start, end, stale_at, low, high, session_rules.market_orders, session_rules.size_cap_pct
 
     def export(self) -> dict[str, object]:
         table = self.table

@@ -13,7 +13,7 @@ import pytest
 from bench import matching as bench
 from bench.streams import multi_symbol_stream
 from bluebook.sequencer import Sequencer
-from matcher import CancelAll, PlaceOrder, Tick, TimeInForce, typed
+from matcher import CancelAll, PlaceOrder, SetReference, SetSessions, Tick, TimeInForce, typed
 from matcher.engine import Engine
 from matcher.snapshot import export_state, restore, state_hash
 from store.journal import JournalWriter
@@ -101,10 +101,16 @@ print(log.hexdigest(), state_hash(engine))
 
 
 def test_one_journal_replays_identically_under_two_hash_seeds(tmp_path: Path) -> None:
+    """With gating on (a pinned regular session, a reference per symbol) as in production."""
     deposits, commands = stream(3_000, seed=11)
     journal = JournalWriter(tmp_path, next_seq=1, policy="off")
     sequencer = Sequencer(Engine(bench._engine_config()), journal, clock=clock_from(1))
-    sequencer.process(deposits + commands + extras(0, 0))
+    gating = [SetSessions.of(account=0, edges=(0,), kinds=(2,), end=2**62, regular_closes=())] + [
+        SetReference.of(account=0, symbol=f"SYM{i}", price=bench.MID, source_ns=clock_from(1)(),
+                        source="test", status="open")
+        for i in range(bench.SYMBOLS)
+    ]  # fmt: skip
+    sequencer.process(gating + deposits + commands + extras(0, 0))
     journal.close()
     outputs = set()
     for seed in ("0", "12345"):
