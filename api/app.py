@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -61,8 +62,10 @@ def create_app(services: Services) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await services.market.attach(services.node)
+        sessions = asyncio.ensure_future(services.market.refresh_sessions(services.node))
         await gateway.start()
         yield
+        sessions.cancel()
 
     app = FastAPI(
         title="bluebook",

@@ -28,7 +28,7 @@ from api.context import Services
 from api.errors import ApiError, ErrorCode
 from api.marketdata import NS_PER_MS, BookUpdate
 from api.outbox import Outbox
-from api.public import session_of, ticker_view, trade_view
+from api.public import ticker_view, trade_view
 
 KINDS = ("book", "trades", "ticker", "session")
 TICKER_INTERVAL_S = 0.25
@@ -72,7 +72,9 @@ class MarketFeed:
         elif kind == "ticker":
             outbox.put_latest(channel, self._ticker(symbol))
         elif kind == "session":
-            outbox.put(orjson.dumps({"channel": channel, "type": "session", **session_of(symbol)}))
+            outbox.put(
+                orjson.dumps({"channel": channel, "type": "session", **self.market.session_of(symbol)})
+            )
 
     def unsubscribe(self, outbox: Outbox, channel: str) -> None:
         subscribers = self._subscribers.get(channel)

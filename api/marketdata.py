@@ -21,6 +21,7 @@ off ``MarketData`` too, with the same ``update_id``s.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ INTERVALS = {
     "1d": 1_440 * MINUTE_NS,
 }
 TRADES_KEPT = 1_000
+NOT_GATED: dict[str, Any] = {"session": "continuous", "halted": False, "gating": "not_configured"}
 CANDLES_KEPT = 1_500
 DAY_NS = 1_440 * MINUTE_NS
 
@@ -126,6 +128,7 @@ class MarketData:
         self.symbols = {name: SymbolData() for name in symbols}
         self.seq = 0
         self._ts = 0
+        self.sessions: dict[str, dict[str, Any]] = {}
         self._listeners: list[Callable[[list[BookUpdate]], None]] = []
         self._updates: dict[str, BookUpdate] = {}
 
@@ -133,6 +136,24 @@ class MarketData:
         """Call ``listener(updates)`` on the loop after each ``apply`` that changed something,
         with one ``BookUpdate`` per changed symbol. It must not block (queue and return)."""
         self._listeners.append(listener)
+
+    def session_of(self, symbol: str) -> dict[str, Any]:
+        """The symbol's session and halt state as last read from the engine (see
+        ``refresh_sessions``); before gating is on: continuous, not gated."""
+        return {"symbol": symbol, **self.sessions.get(symbol, NOT_GATED)}
+
+    async def refresh_sessions(self, node: Subscribable, every_s: float = 1.0) -> None:
+        """Read every symbol's gating view from the engine, now and every ``every_s`` seconds."""
+        names = list(self.symbols)
+
+        def views(engine: Engine) -> dict[str, dict[str, Any]]:
+            gate = engine.gate
+            now = time.time_ns()
+            return {name: gate.view(name, now) for name in names} if gate is not None else {}
+
+        while True:
+            self.sessions = await asyncio.wrap_future(node.read(views))
+            await asyncio.sleep(every_s)
 
     async def attach(self, node: Subscribable) -> None:
         """Load every book's depth and subscribe to the node's groups, in one step."""

@@ -25,10 +25,6 @@ CANDLES_LIMIT = 1_500
 Symbol = Annotated[str, Query(min_length=1, max_length=32, description="e.g. TSLAx-USDC")]
 
 
-def session_of(name: str) -> dict[str, Any]:
-    return {"symbol": name, "session": "continuous", "halted": False, "gating": "not_configured"}
-
-
 def routes(services: Services) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["public"], default_response_class=JsonResponse)
     units = services.units
@@ -72,14 +68,14 @@ def routes(services: Services) -> APIRouter:
                 "maker_fee_bps": s.maker_bps, "taker_fee_bps": s.taker_bps,
                 "market_protection_bps": s.market_protection_bps,
                 "order_types": ["limit", "market"], "time_in_force": list(TIFS), "stp": list(STPS),
-                "session": session_of(s.name),
+                "session": market.session_of(s.name),
             })  # fmt: skip
         return out
 
     @router.get("/sessions", dependencies=[Depends(public(services, "GET /v1/sessions"))])
     async def sessions() -> list[dict[str, Any]]:
         """Each symbol's trading session and halt state (gating is not configured yet)."""
-        return [session_of(s.name) for s in units.config.symbols]
+        return [market.session_of(s.name) for s in units.config.symbols]
 
     @router.get("/depth", dependencies=[Depends(public(services, "GET /v1/depth"))])
     async def depth(

@@ -32,15 +32,17 @@ from sqlalchemy.exc import NoResultFound
 from bluebook.accounts import CommandFailed, create_key, credit
 from bluebook.datadir import DataDirBusy
 from bluebook.demo import DemoFlow
+from bluebook.gating_feed import Feed, ReferencePump
 from bluebook.localchain import CONFIRMATIONS, LocalChain
 from bluebook.markets import default_markets, load_markets
 from bluebook.projector import rebuild_store
-from bluebook.reference import default_references
+from bluebook.reference import AggregatorFeed, StaticFeed, default_references
 from bluebook.server import ApiServer, ApiSettings
 from bluebook.settings import load_settings
 from matcher.config import MarketConfig
+from matcher.sessions import Session
 from settlement.batches import open_alerts, release
-from settlement.chain import at, connect
+from settlement.chain import artifact, at, connect
 from settlement.deposits import DepositWatcher
 from settlement.signer import load_signer
 from settlement.worker import CRASH_ENV, SettlementWorker, WorkerSettings
@@ -55,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = commands.add_parser("run", help="start the system in development mode (engine, API, demo flow)")
     run.add_argument("--no-demo", dest="demo", action="store_false", help="no demo order flow")
     run.add_argument("--no-chain", dest="chain", action="store_false", help="no local chain or settlement")
+    run.add_argument("--no-gating", dest="gating", action="store_false", help="no market-hours gating")
     run.set_defaults(dev=True)
     migrate = commands.add_parser("migrate", help="bring the SQL store's schema up to date")
     migrate.add_argument("--data-dir", type=Path)
@@ -85,7 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     api.add_argument("--rpc-url", help="the chain's JSON-RPC URL: deposits are credited from it")
     api.add_argument("--vault", help="the Settlement contract's address")
     api.add_argument("--confirmations", type=int, help="blocks until a deposit is credited (12)")
+    api.add_argument("--gating", action="store_true", help="market-hours gating (static dev references)")
     for serving in (run, api):
+        serving.add_argument("--session", choices=[k.name.lower() for k in Session],
+                             help="pin one session for all time instead of the calendar")  # fmt: skip
         serving.add_argument("--host")
         serving.add_argument("--port", type=int, help="0: any free port (default 8000)")
         serving.add_argument("--data-dir", type=Path, help="journal, snapshots, store")
@@ -180,7 +186,7 @@ def _serve(config: MarketConfig, args: argparse.Namespace, *, demo: bool = False
         return 1
     node, database = server.node, server.database
     assert node is not None and database is not None
-    watcher, flow = None, None
+    watcher, flow, pump = None, None, None
     try:
         if chain is not None:
             deployment = chain.start()
@@ -198,6 +204,20 @@ def _serve(config: MarketConfig, args: argparse.Namespace, *, demo: bool = False
             watcher = DepositWatcher(database, vault, config, node.submit, confirmations=args.confirmations)
             watcher.start()
             node.add_health("deposit_watcher", lambda: "halted" if watcher and watcher.halted() else "ok")
+        if getattr(args, "gating", False):
+            underlyings, prices = default_references()
+            if chain is not None:
+                assert chain.w3 is not None and chain.deployment is not None
+                feed: Feed = AggregatorFeed(chain.w3, chain.deployment.aggregators,
+                                            artifact("DevAggregator")["abi"])  # fmt: skip
+            else:
+                feed = StaticFeed(prices)
+            pinned_session = Session[args.session.upper()] if args.session else None
+            pump = ReferencePump(config, underlyings, feed, node.submit, session=pinned_session)
+            pump.start()
+            node.add_health("reference_feeds", pump.health)
+        if chain is not None:  # the development aggregators move, so references stay fresh
+            chain.move_prices(stop)
         flow = DemoFlow(node, config, chain=chain, database=database) if demo else None
         if flow is not None:
             flow.start()
@@ -209,6 +229,8 @@ def _serve(config: MarketConfig, args: argparse.Namespace, *, demo: bool = False
     finally:
         if flow is not None:
             flow.stop()
+        if pump is not None:
+            pump.stop()
         if watcher is not None:
             watcher.stop()
         server.stop()

@@ -21,9 +21,11 @@ import contextlib
 import json
 import logging
 import os
+import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from decimal import Decimal
@@ -136,6 +138,31 @@ class LocalChain:
         send(token.functions.mint(owner, units), owner)
         send(token.functions.approve(vault.address, units), owner)
         send(vault.functions.deposit(VaultLayout.of(self.config).asset_ids[asset], units), owner)
+
+    def move_prices(self, stop: threading.Event, every_s: float = 5.0, seed: int = 11) -> threading.Thread:
+        """Start a thread that posts a new answer to every development aggregator every
+        ``every_s`` seconds, a small random walk (at most 0.1% a step) from the last one, so the
+        references stay fresh and move as a real feed's would."""
+        assert self.w3 is not None and self.deployment is not None
+        w3, admin = self.w3, self.w3.eth.accounts[0]
+        feeds = {
+            name: at(w3, "DevAggregator", address) for name, address in self.deployment.aggregators.items()
+        }
+        steps = random.Random(seed)
+
+        def run() -> None:
+            while not stop.wait(every_s):
+                try:
+                    for feed in feeds:
+                        last = feed.functions.latestRoundData().call()[1]
+                        send(feed.functions.post(last + last * steps.randint(-10, 10) // 10_000, 0), admin)
+                except Exception as error:  # the chain stopping under it ends the demo feed quietly
+                    log.info("chain: demo price feed stopped: %s", error)
+                    return
+
+        thread = threading.Thread(target=run, name="demo-prices", daemon=True)
+        thread.start()
+        return thread
 
     def chain_health(self) -> str:
         return "ok" if _alive(self.anvil_pid()) else "down"

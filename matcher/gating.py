@@ -166,6 +166,21 @@ class Gate:
             return PRICE_OUTSIDE_BAND, price
         return 0, price
 
+    def view(self, symbol: str, ts: int) -> dict[str, object]:
+        """What gating says of ``symbol`` at ``ts``, as plain data: the session, whether it is
+        halted and why, its reference (ticks, source time) and band (ticks)."""
+        session = self.table.span_at(ts)[0]
+        reference = self.references.get(symbol)
+        if reference is None:
+            return {"session": session.name.lower(), "halted": True, "reason": "no reference price yet"}
+        low, high = self.band(symbol, ts)
+        stale = self.rules.is_stale(session, reference[1], ts)
+        return {
+            "session": session.name.lower(), "halted": stale,
+            "reason": "the reference price is stale" if stale else None,
+            "reference": reference[0], "reference_ns": reference[1], "band": [low, high],
+        }  # fmt: skip
+
     def band(self, symbol: str, ts: int) -> tuple[int, int]:
         """``[low, high]`` in ticks for ``symbol`` at ``ts`` (it must have a reference)."""
         allowed = self._allowed_at(symbol, ts)

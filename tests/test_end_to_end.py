@@ -32,7 +32,7 @@ def run(data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     with log.open("ab") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "bluebook.cli", "run", "--data-dir", str(data_dir), "--port", "0",
-             "--no-demo"],
+             "--no-demo", "--session", "overnight"],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=output,
         )  # fmt: skip
     deadline = time.monotonic() + 120

@@ -23,7 +23,8 @@ def start(data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     before = len(ready_lines(log))
     with log.open("ab") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bluebook.cli", "run", "--data-dir", str(data_dir), "--port", "0"],
+            [sys.executable, "-m", "bluebook.cli", "run", "--data-dir", str(data_dir), "--port", "0",
+             "--session", "overnight"],  # the same rules whatever the day and hour
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=output,
         )  # fmt: skip
     deadline = time.monotonic() + 120
@@ -77,6 +78,11 @@ def test_the_demo_market_settles_on_the_local_chain_and_resumes(tmp_path: Path) 
         health = httpx.get(f"{api}/v1/health", timeout=10).json()
         assert health["status"] == "ok", health
         assert health["chain"] == health["settlement_worker"] == health["deposit_watcher"] == "ok"
+        assert health["reference_feeds"] == "ok"
+        sessions = {s["symbol"]: s for s in httpx.get(f"{api}/v1/sessions", timeout=10).json()}
+        tsla = sessions["TSLAx-USDC"]
+        assert tsla["session"] == "overnight" and not tsla["halted"] and tsla["reference"] > 0
+        assert tsla["band"][0] < tsla["reference"] < tsla["band"][1]
     finally:
         stop(process)
     trades, batches = final_trades(data_dir)

@@ -24,8 +24,7 @@ from api.binance.params import integer, optional_integer, text
 from api.binance.routing import BinanceRoute
 from api.binance.views import STPS
 from api.context import Services
-from api.marketdata import INTERVALS, NS_PER_MS, SymbolData
-from api.public import session_of
+from api.marketdata import INTERVALS, NS_PER_MS, MarketData, SymbolData
 from api.wire import decimal_text
 from matcher.config import SymbolConfig
 from matcher.enums import Side
@@ -35,8 +34,8 @@ DEPTH_LIMIT = 1_000
 TRADES_LIMIT = 1_000
 
 
-def status_of(symbol: str) -> str:
-    session = session_of(symbol)
+def status_of(market: MarketData, symbol: str) -> str:
+    session = market.session_of(symbol)
     if session["halted"]:
         return "HALT"
     return "BREAK" if session["session"] in ("closed", "break") else "TRADING"
@@ -224,7 +223,7 @@ def _symbol_info(services: Services, names: BinanceNames, s: SymbolConfig) -> di
     base, quote = units.assets[s.base], units.assets[s.quote]
     return {
         "symbol": names.symbol_id(s),
-        "status": status_of(s.name),
+        "status": status_of(services.market, s.name),
         "baseAsset": names.asset_id(s.base),
         "baseAssetPrecision": base.engine_decimals,
         "quoteAsset": names.asset_id(s.quote),

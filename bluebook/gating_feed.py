@@ -1,0 +1,112 @@
+"""Gating's inputs, sent to the engine as commands: the session table once, references always.
+
+``ReferencePump.start`` submits the session table (the NYSE calendar from ``bluebook.calendar``,
+or one session pinned for all time, as ``--session regular`` asks for tests and demos), then
+every ``every_s`` seconds polls its feed and submits each symbol's reference (``SetReference``,
+in ticks, rounded to the nearest tick) whose inputs are known. References reach the engine only
+as journaled commands, so a replay sees exactly the prices the original run saw.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, Protocol
+
+from bluebook.calendar import session_table
+from bluebook.reference import Quote, symbol_reference
+from matcher.commands import SetReference, SetSessions
+from matcher.config import MarketConfig
+from matcher.sessions import Session, SessionTable
+
+log = logging.getLogger(__name__)
+
+Submit = Callable[[Sequence[tuple[Any, ...]]], "Future[Any]"]
+#: A pinned table covers this far ahead (about 146 years of nanoseconds).
+PINNED_END = 2**62
+
+
+class Feed(Protocol):
+    def poll(self) -> list[Quote]: ...
+
+
+def pinned(session: Session) -> SessionTable:
+    """One session from the epoch on (tests and demos)."""
+    return SessionTable((0,), (session,), PINNED_END, ())
+
+
+def sessions_command(table: SessionTable) -> SetSessions:
+    return SetSessions.of(account=0, edges=table.edges, kinds=tuple(int(k) for k in table.kinds),
+                          end=table.end, regular_closes=table.regular_closes)  # fmt: skip
+
+
+class ReferencePump:
+    def __init__(
+        self,
+        config: MarketConfig,
+        underlyings: dict[str, str],
+        feed: Feed,
+        submit: Submit,
+        *,
+        session: Session | None = None,
+        every_s: float = 1.0,
+    ) -> None:
+        self.config = config
+        self.underlyings = underlyings
+        self.feed = feed
+        self.submit = submit
+        self.session = session
+        self.every_s = every_s
+        self.latest: dict[str, Quote] = {}
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="references", daemon=True)
+
+    def start(self) -> None:
+        table = pinned(self.session) if self.session is not None else session_table(dt.datetime.now(dt.UTC))
+        self.submit([tuple(sessions_command(table))]).result(30)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def health(self) -> str:
+        return "ok" if self.last_error is None else self.last_error
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.pump()
+                self.last_error = None
+            except (
+                Exception
+            ) as error:  # a feed that fails now may answer later; the engine halts stale symbols
+                self.last_error = f"{type(error).__name__}: {error}"
+                log.warning("references: %s", self.last_error)
+            if self._stop.wait(self.every_s):
+                return
+
+    def pump(self) -> None:
+        """Poll the feed once and submit every symbol's reference that can be computed."""
+        for quote in self.feed.poll():
+            self.latest[quote.underlying] = quote
+        commands = []
+        for symbol in self.config.symbols:
+            reference = symbol_reference(self.config, self.underlyings, self.latest, symbol.name)
+            if reference is None:
+                continue
+            quote_decimals = self.config.asset(symbol.quote).engine_decimals
+            ticks = (reference.price.scaleb(quote_decimals) / symbol.tick_size).quantize(
+                Decimal(1), rounding=ROUND_HALF_EVEN
+            )
+            commands.append(tuple(SetReference.of(
+                account=0, symbol=symbol.name, price=int(ticks), source_ns=reference.source_ns,
+                source=reference.source[:200], status=reference.status,
+            )))  # fmt: skip
+        if commands:
+            self.submit(commands).result(30)
