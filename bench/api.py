@@ -73,9 +73,10 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _lua(path: Path, target: str, keys: list[dict[str, Any]], count: int) -> Path:
-    """A wrk script cycling through ``count`` placements to ``target`` signed now, maker and
-    taker alternating (the maker with the first key, the taker with the second)."""
+def _lua(target: str, keys: list[dict[str, Any]], count: int) -> str:
+    """A wrk script cycling through ``count`` placements to ``target`` signed now (each run signs
+    its own, inside the receive window), maker and taker alternating (the maker with the first
+    key, the taker with the second)."""
     now = time.time_ns() // 1_000_000
     lines = ["local reqs = {}", "init = function(args)"]
     for n in range(count):
@@ -88,8 +89,7 @@ def _lua(path: Path, target: str, keys: list[dict[str, Any]], count: int) -> Pat
             f'  reqs[{n + 1}] = wrk.format("POST", "{target}", {{{table}}}, {json.dumps(body.decode())})'
         )
     lines += ["end", "local i = 0", "request = function()", "  i = i % #reqs + 1", "  return reqs[i]", "end"]
-    path.write_text("\n".join(lines))
-    return path
+    return "\n".join(lines)
 
 
 def _cpu_s(pid: int) -> float:
@@ -114,9 +114,12 @@ def _measured(pid: int, load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return figures
 
 
-def _wrk(url: str, script: Path, seconds: int) -> dict[str, Any]:
-    out = subprocess.run(["wrk", "-t1", "-c16", f"-d{seconds}s", "--latency", "-s", str(script), url],
-                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+def _wrk(url: str, target: str, keys: list[dict[str, Any]], seconds: int) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(_lua(target, keys, 2_000))
+        script.flush()
+        out = subprocess.run(["wrk", "-t1", "-c16", f"-d{seconds}s", "--latency", "-s", script.name, url],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
 
     def ms(label: str) -> float:
         value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
@@ -186,7 +189,7 @@ def _deepen(url: str, key: dict[str, Any]) -> None:
             assert all(result["ok"] for result in orjson.loads(response.read())["results"])
 
 
-def _fanout(pid: int, url: str, script: Path, seconds: int) -> dict[str, Any]:
+def _fanout(pid: int, url: str, keys: list[dict[str, Any]], seconds: int) -> dict[str, Any]:
     out: Queue = Queue()
     stall, stop = Event(), Event()
     channels = [f"book.{SYMBOL}", f"trades.{SYMBOL}"]
@@ -195,10 +198,10 @@ def _fanout(pid: int, url: str, script: Path, seconds: int) -> dict[str, Any]:
     subscribers.start()
     try:
         assert out.get(timeout=60) == "ready"
-        unstalled = _measured(pid, lambda: _wrk(url, script, seconds))
+        unstalled = _measured(pid, lambda: _wrk(url, "/v1/orders", keys, seconds))
         stall.set()
         assert out.get(timeout=60) == "stalled"
-        stalled = _measured(pid, lambda: _wrk(url, script, seconds))
+        stalled = _measured(pid, lambda: _wrk(url, "/v1/orders", keys, seconds))
     finally:
         stall.set()
         stop.set()
@@ -230,13 +233,11 @@ def main(*, quick: bool, seed: int) -> int:
         time.sleep(0.5)  # the bare app starts at least as fast
         keys = _fund(data)
         _deepen(f"http://127.0.0.1:{port}", keys[0])
-        lean = _lua(data / "lean.lua", "/v1/orders", keys, 2_000)
-        pydantic = _lua(data / "pydantic.lua", PYDANTIC_PATH, keys, 2_000)
         url, bare_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{bare_port}"
-        rest = _measured(server.pid, lambda: _wrk(url, lean, seconds))
-        rest_bare = _measured(bare.pid, lambda: _wrk(bare_url, lean, seconds))
+        rest = _measured(server.pid, lambda: _wrk(url, "/v1/orders", keys, seconds))
+        rest_bare = _measured(bare.pid, lambda: _wrk(bare_url, "/v1/orders", keys, seconds))
         _print("rest", rest, "bare", rest_bare, WRK)
-        rest_pydantic = _measured(server.pid, lambda: _wrk(url, pydantic, seconds))
+        rest_pydantic = _measured(server.pid, lambda: _wrk(url, PYDANTIC_PATH, keys, seconds))
         _print("rest-pydantic", rest_pydantic, "lean", rest, WRK)
         frames = [orjson.dumps({"op": "place", "id": 0, "args": fields}) for fields in ORDERS]
         logged_in = [(_login(keys[i % 2]), frames[i % 2]) for i in range(8)]
@@ -246,7 +247,7 @@ def main(*, quick: bool, seed: int) -> int:
             bare.pid, lambda: _ws(bare_url.replace("http", "ws") + "/v1/ws", anonymous, seconds)
         )
         _print("ws", ws, "bare", ws_bare, WSLOAD)
-        fanout = _fanout(server.pid, url, lean, seconds)
+        fanout = _fanout(server.pid, url, keys, seconds)
         _print("fanout", fanout, "rest", rest, f"{WRK}; {SUBSCRIBERS} readers in one asyncio process")
     finally:
         for child in (server, bare):

@@ -18,7 +18,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import Opcode
+from websockets.frames import Close, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
@@ -168,19 +168,23 @@ def _server_send_queue(server_port: int, client_port: int) -> int:
 
 
 def _drained(sock: socket.socket, protocol: ClientProtocol) -> tuple[int | None, str, int]:
-    """Read what the server queued for the stalled socket: its close code and reason (None, ""
-    if it is still open after 5 s of silence; None, "reset" if the server reset it) and how many
-    frames came before."""
+    """Read what the server queued for the stalled socket: the code and reason of its close frame
+    (None, "" if none came before 5 s of silence or the end of the stream; None, "reset" if the
+    server reset it) and how many text frames came before."""
     sock.settimeout(5)
     frames = 0
     try:
-        while protocol.close_code is None and (data := sock.recv(65_536)):
+        while data := sock.recv(65_536):
             protocol.receive_data(data)
-            frames += sum(event.opcode is Opcode.TEXT for event in protocol.events_received())
+            for event in protocol.events_received():
+                if event.opcode is Opcode.CLOSE:
+                    close = Close.parse(event.data)
+                    return close.code, close.reason, frames
+                frames += event.opcode is Opcode.TEXT
     except TimeoutError:
         pass
     except ConnectionResetError:
         return None, "reset", frames
     finally:
         sock.close()
-    return protocol.close_code, protocol.close_reason or "", frames
+    return None, "", frames
