@@ -4,7 +4,8 @@
 (SQLite in the data directory unless a URL is given), recovers and starts the node, and serves
 the API with uvicorn on a thread; once it listens it writes ``server.json`` so that ``bluebook
 accounts`` can find it. ``stop`` stops serving, then the node (snapshot, journal closed), then
-lets go of the directory. Tests run the same class on a free port.
+lets go of the directory. Tests run the same class on a free port; ``app_factory`` builds the
+application (``api.app.create_app``; ``bench.server`` adds a route of its own).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import Engine as Database
 
 from api.app import DEFAULT_POLICY, create_app
@@ -61,10 +64,17 @@ class ApiSettings:
 
 
 class ApiServer:
-    def __init__(self, config: MarketConfig, data_dir: Path, settings: ApiSettings) -> None:
+    def __init__(
+        self,
+        config: MarketConfig,
+        data_dir: Path,
+        settings: ApiSettings,
+        app_factory: Callable[[Services], FastAPI] = create_app,
+    ) -> None:
         self.config = config
         self.data_dir = data_dir
         self.settings = settings
+        self.app_factory = app_factory
         self.lock = DataDirLock(data_dir)
         self.node: Node | None = None
         self.database: Database | None = None
@@ -100,8 +110,8 @@ class ApiServer:
                 dev=settings.dev,
                 ws=settings.ws,
             )
-            config = uvicorn.Config(create_app(services), host=settings.host, port=port, log_level="warning",
-                                    lifespan="on", access_log=False)  # fmt: skip
+            config = uvicorn.Config(self.app_factory(services), host=settings.host, port=port,
+                                    log_level="warning", lifespan="on", access_log=False)  # fmt: skip
             self._server = uvicorn.Server(config)
             self._thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)
             self._thread.start()
