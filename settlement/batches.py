@@ -267,6 +267,17 @@ def raise_alert(db: Engine, kind: str, detail: str, now_ns: int, batch_id: int |
         )
 
 
+def record_reorg(db: Engine, detail: str, now_ns: int, batch_id: int) -> None:
+    """A ``reorg`` alert, resolved as it is raised: a record of a reorg the worker saw (and handled,
+    or halted on with a ``halt`` alert of its own), so monitoring in another process can count them."""
+    with db.begin() as connection:
+        connection.execute(
+            insert(SettlementAlert).values(
+                kind="reorg", detail=detail, batch_id=batch_id, raised_at_ns=now_ns, resolved_at_ns=now_ns
+            )
+        )
+
+
 def open_alerts(db: Engine) -> list[Any]:
     with db.connect() as connection:
         return list(

@@ -2,7 +2,13 @@
 and whether the vault's books match the engine's (DESIGN.md, "Settlement", monitoring).
 
 - ``store_metrics``: fills and withdrawals waiting, held items, batches by state, the oldest open
-  batch's age, gas and calldata bytes per trade over FINAL batches, open alerts.
+  batch's age, gas and calldata bytes per trade over FINAL batches, open alerts, reorgs seen (the
+  worker records each as a resolved ``reorg`` alert), and the batch lag's p50 and p99 over the
+  last ``LAG_WINDOW`` FINAL batches.
+- Batch lag is a FINAL batch's ``final_at_ns - created_at_ns`` (cut -> final), from the store
+  alone, so any process can compute it. A fill's own lag (fill -> final) adds the time it waited
+  to be cut: at most the worker's ``max_wait_s`` while batches are not full or in-flight-capped.
+  ``lag_histogram`` buckets every FINAL batch in one aggregate query.
 - ``reconciliation``: per asset, ``solvency`` (the token's ``balanceOf(vault)`` minus the vault
   ledger over all its accounts, token units: always exactly 0) and ``agreement`` (the vault
   ledger minus the engine's balances from the store's ``balances`` projection, engine units,
@@ -12,9 +18,10 @@ and whether the vault's books match the engine's (DESIGN.md, "Settlement", monit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, case, func, select
 from web3.contract import Contract
 
 from settlement.chain import at
@@ -26,6 +33,17 @@ from store.models import Trade as TradeRow
 from store.models import Withdrawal as WithdrawalRow
 
 OPEN = ("CREATED", "FAILED", "SIGNED", "SENT", "MINED")
+#: FINAL batches that the lag percentiles cover, newest first.
+LAG_WINDOW = 1_000
+#: A batch's lag (cut -> final), as a SQL expression.
+batch_lag_ns = SettlementBatch.final_at_ns - SettlementBatch.created_at_ns
+
+
+def percentile(ordered: Sequence[float], fraction: float) -> float | None:
+    """The nearest-rank percentile of ascending ``ordered`` (None when empty)."""
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
 def store_metrics(db: Engine, now_ns: int) -> dict[str, Any]:
@@ -64,6 +82,18 @@ def store_metrics(db: Engine, now_ns: int) -> dict[str, Any]:
         alerts = connection.execute(
             select(func.count()).select_from(SettlementAlert).where(SettlementAlert.resolved_at_ns.is_(None))
         ).scalar()
+        reorgs = connection.execute(
+            select(func.count()).select_from(SettlementAlert).where(SettlementAlert.kind == "reorg")
+        ).scalar()
+        lags = sorted(
+            ns / 1e9
+            for ns in connection.execute(
+                select(batch_lag_ns)
+                .where(SettlementBatch.state == "FINAL")
+                .order_by(SettlementBatch.batch_id.desc())
+                .limit(LAG_WINDOW)
+            ).scalars()
+        )
     settled_trades = final_items.get(True, 0)
     calldata = (
         final_batches * HEADER_BYTES
@@ -82,7 +112,25 @@ def store_metrics(db: Engine, now_ns: int) -> dict[str, Any]:
         "gas_per_trade": int(final_gas) / settled_trades if settled_trades and final_gas else None,
         "calldata_bytes_per_trade": calldata / settled_trades if settled_trades else None,
         "open_alerts": int(alerts or 0),
+        "reorgs_seen": int(reorgs or 0),
+        "batch_lag_p50_s": percentile(lags, 0.50),
+        "batch_lag_p99_s": percentile(lags, 0.99),
     }
+
+
+def lag_histogram(db: Engine, bounds_s: Sequence[float]) -> tuple[list[int], int, float]:
+    """Over every FINAL batch: how many have a batch lag <= each bound (cumulative, in the order of
+    ascending ``bounds_s``), how many there are, and their lags' sum in seconds."""
+    bounds_ns = [int(bound * 1e9) for bound in bounds_s]
+    with db.connect() as connection:
+        row = connection.execute(
+            select(
+                *(func.coalesce(func.sum(case((batch_lag_ns <= ns, 1), else_=0)), 0) for ns in bounds_ns),
+                func.count(),
+                func.coalesce(func.sum(batch_lag_ns), 0),
+            ).where(SettlementBatch.state == "FINAL")
+        ).one()
+    return [int(n) for n in row[:-2]], int(row[-2]), int(row[-1]) / 1e9
 
 
 def reconciliation(db: Engine, vault: Contract, layout: VaultLayout) -> dict[str, dict[str, Any]]:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import statistics
 import threading
 import time
 from collections import deque
@@ -56,7 +55,7 @@ from settlement.batches import CREATED, FAILED, MINED, SENT, SIGNED, Signed
 from settlement.chain import Reverted, call_as, simulate
 from settlement.items import Item, ItemKey, payload_bytes, waiting_items
 from settlement.layout import VaultLayout
-from settlement.metrics import store_metrics
+from settlement.metrics import percentile, store_metrics
 from settlement.packing import TX_GAS_CAP, Trade, Withdrawal, pack_batch
 from store.accounts import vault_ids
 
@@ -106,7 +105,6 @@ class SettlementWorker:
         self.settings = settings
         self.clock_ns = clock_ns
         self.chain_id = w3.eth.chain_id
-        self.reorgs_seen = 0
         self.lag_samples: deque[float] = deque(maxlen=100_000)
         self._first_seen: dict[ItemKey, int] = {}
         self._broadcast_at: dict[int, float] = {}
@@ -375,14 +373,12 @@ class SettlementWorker:
     def _track_mined(self, row: Any, head: int) -> None:
         block = self.w3.eth.get_block(row.block_number) if row.block_number <= head else None
         if block is None or Web3.to_hex(block["hash"]) != row.block_hash:
-            self.reorgs_seen += 1
             receipt = self._find_receipt(row.batch_id)
             if receipt is not None and receipt["status"] == 1:
-                log.warning("settlement: batch %d moved to block %d by a reorg", row.batch_id,
-                            receipt["blockNumber"])  # fmt: skip
+                self._reorg(f"batch {row.batch_id} moved to block {receipt['blockNumber']} by a reorg", row)
                 self._mined(row.batch_id, receipt)
                 return
-            log.warning("settlement: batch %d left the chain in a reorg; sending it again", row.batch_id)
+            self._reorg(f"batch {row.batch_id} left the chain in a reorg; sending it again", row)
             batches.set_state(self.db, row.batch_id, SENT, block_number=None, block_hash=None, gas_used=None)
             self._broadcast(row.batch_id, row.raw_tx)
             return
@@ -405,7 +401,7 @@ class SettlementWorker:
         )
         if block is not None and Web3.to_hex(block["hash"]) == newest.block_hash:
             return True
-        self.reorgs_seen += 1
+        self._reorg(f"block {newest.block_number} of final batch {newest.batch_id} left the chain", newest)
         self._halt(
             f"block {newest.block_number} of final batch {newest.batch_id} left the chain: a reorg at least "
             f"{self.settings.confirmations} blocks deep",
@@ -418,6 +414,10 @@ class SettlementWorker:
             row.batch_id < batch_id and row.state in (SIGNED, SENT) for row in batches.open_batches(self.db)
         )
 
+    def _reorg(self, detail: str, row: Any) -> None:
+        batches.record_reorg(self.db, detail, self.clock_ns(), row.batch_id)
+        log.warning("settlement: %s", detail)
+
     def _halt(self, detail: str, batch_id: int | None = None) -> None:
         batches.raise_alert(self.db, "halt", detail, self.clock_ns(), batch_id)
         log.critical("settlement: halted: %s", detail)
@@ -429,15 +429,14 @@ class SettlementWorker:
     # ----------------------------------------------------------------------------- metrics
 
     def metrics(self) -> dict[str, Any]:
-        """The store's settlement figures plus this process's: lag, sender balance, reorgs."""
+        """The store's settlement figures plus this process's: lag, sender balance."""
         samples = sorted(self.lag_samples)
         figures = store_metrics(self.db, self.clock_ns())
         figures.update(
             lag_samples=len(samples),
-            lag_p50_s=statistics.median(samples) if samples else None,
-            lag_p99_s=samples[min(len(samples) - 1, len(samples) * 99 // 100)] if samples else None,
+            lag_p50_s=percentile(samples, 0.50),
+            lag_p99_s=percentile(samples, 0.99),
             sender_balance_wei=int(self.w3.eth.get_balance(self.signer.address)),
-            reorgs_seen=self.reorgs_seen,
         )
         return figures
 

@@ -46,7 +46,7 @@ def test_a_reorg_below_the_confirmation_count_sends_the_batch_again(exchange: Ex
     exchange.settle(worker)
     figures = exchange.check_settled_exactly_once()
     final = batch(exchange.db, 1)
-    assert worker.reorgs_seen >= 1 and final.block_hash != mined.block_hash
+    assert worker.metrics()["reorgs_seen"] >= 1 and final.block_hash != mined.block_hash
     print(f"\nreorg depth {depth} < {CONFIRMATIONS} confirmations: {figures}")
 
 
