@@ -25,7 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException
 
-from api import accounts, binance, public, schemas, trading
+from api import accounts, binance, dashboard, metrics, public, schemas, settlement, trading
 from api.context import Services
 from api.errors import ApiError, ErrorCode, error_body
 from api.ratelimit import RateLimitPolicy
@@ -49,6 +49,9 @@ ROUTE_WEIGHTS = {
     "GET /v1/withdrawals": 2,
     "POST /v1/auth/challenge": 5,
     "POST /v1/auth/login": 10,
+    "GET /v1/settlement/status": 5,
+    "GET /v1/settlement/batches": 2,
+    "GET /metrics": 5,
     **binance.ROUTE_WEIGHTS,
 }
 DEFAULT_POLICY = RateLimitPolicy(route_weights=ROUTE_WEIGHTS)
@@ -80,6 +83,9 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(accounts.routes(services))
     app.include_router(gateway.router)
     app.include_router(binance.router(services))
+    app.include_router(settlement.routes(services))
+    app.include_router(metrics.routes(services))
+    dashboard.mount(app)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> JsonResponse:

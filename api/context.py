@@ -39,6 +39,13 @@ class EngineNode(Protocol):
     def health(self) -> dict[str, Any]: ...
 
 
+class ChainView(Protocol):
+    """``settlement.monitor.ChainMonitor`` as the API uses it: cached figures read from the chain
+    (operator, sender balance and runway, reconciliation), or ``{"error": ...}``."""
+
+    def figures(self) -> dict[str, Any]: ...
+
+
 @dataclass(slots=True)
 class Services:
     node: EngineNode
@@ -53,6 +60,9 @@ class Services:
     dev: bool = False
     clock_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
     ws: WsLimits = field(default_factory=WsLimits)
+    #: The settlement chain, once the shell knows it (``bluebook run`` sets it after starting the
+    #: chain, which starts after the API); None: settlement figures come from the store alone.
+    chain: ChainView | None = None
 
     async def execute(self, commands: Sequence[tuple[Any, ...]]) -> Acks:
         """Submit and wait for the acks (after the journal commit); ENGINE_UNAVAILABLE if stopped."""

@@ -44,6 +44,7 @@ from matcher.sessions import Session
 from settlement.batches import open_alerts, release
 from settlement.chain import artifact, at, connect
 from settlement.deposits import DepositWatcher
+from settlement.monitor import ChainMonitor
 from settlement.signer import load_signer
 from settlement.worker import CRASH_ENV, SettlementWorker, WorkerSettings
 from store.database import open_database
@@ -190,6 +191,8 @@ def _serve(config: MarketConfig, args: argparse.Namespace, *, demo: bool = False
     try:
         if chain is not None:
             deployment = chain.start()
+            assert server.services is not None
+            server.services.chain = ChainMonitor(database, config, chain.url, deployment.vault)
             watcher = DepositWatcher(
                 database, chain.vault(), config, node.submit, confirmations=CONFIRMATIONS
             )
@@ -201,6 +204,8 @@ def _serve(config: MarketConfig, args: argparse.Namespace, *, demo: bool = False
                   f"tokens {json.dumps(deployment.tokens)}", file=sys.stderr)  # fmt: skip
         elif getattr(args, "rpc_url", None) and getattr(args, "vault", None):  # a configured chain
             vault = at(connect(args.rpc_url), "Settlement", args.vault)
+            assert server.services is not None
+            server.services.chain = ChainMonitor(database, config, args.rpc_url, args.vault)
             watcher = DepositWatcher(database, vault, config, node.submit, confirmations=args.confirmations)
             watcher.start()
             node.add_health("deposit_watcher", lambda: "halted" if watcher and watcher.halted() else "ok")

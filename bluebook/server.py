@@ -78,6 +78,7 @@ class ApiServer:
         self.lock = DataDirLock(data_dir)
         self.node: Node | None = None
         self.database: Database | None = None
+        self.services: Services | None = None
         self.url = ""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -98,7 +99,7 @@ class ApiServer:
             keys = KeyStore(self.database, SecretCipher.in_data_dir(self.data_dir))
             login = LoginPolicy(domain=f"{settings.host}:{port}", uri=self.url, chain_id=settings.chain_id,
                                 scheme="http")  # fmt: skip
-            services = Services(
+            self.services = services = Services(
                 node=self.node,
                 units=Units(self.config),
                 db=self.database,
