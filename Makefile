@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: setup run test check lint typecheck bench bench-quick soak clean contracts contracts-check
+.PHONY: setup run test check lint typecheck bench bench-quick soak clean contracts contracts-check browser
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -24,8 +24,12 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/bluebook run
 
-test: setup contracts-check
+test: setup contracts-check browser
 	$(BIN)/python -m pytest -q
+
+# Debian's Chromium for the dashboard test (apt-get, only if /usr/bin/chromium is missing).
+browser:
+	scripts/ensure-chromium.sh
 
 # Rebuild settlement/artifacts from settlement/contracts: `contracts` writes them, `contracts-check`
 # fails if the committed ones differ from what the source compiles to.
@@ -57,4 +61,4 @@ soak: setup
 	BLUEBOOK_SOAK=1 $(BIN)/python -m pytest -q -s tests/test_book_properties.py tests/test_engine_properties.py
 
 clean:
-	rm -rf $(VENV) node_modules build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) node_modules build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis tests/output
