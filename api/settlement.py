@@ -90,7 +90,7 @@ def routes(services: Services) -> APIRouter:
 
     @router.get("/batches/{batch_id}", dependencies=[Depends(public(services, "GET /v1/settlement/batch"))])
     async def batch(batch_id: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
-        """One batch: its state, payload and block hashes, gas, items, and every transaction signed."""
+        """One batch: its state, transaction and block hashes, gas, items, and every transaction signed."""
         detail = await asyncio.to_thread(batch_detail, services.db, batch_id)
         if detail is None:
             raise ApiError(ErrorCode.NOT_FOUND, f"no batch {batch_id}")

@@ -28,6 +28,19 @@ SUMMARY = (
 )
 
 
+#: An item's own columns.
+ITEM = (
+    SettlementBatchItem.position,
+    SettlementBatchItem.symbol,
+    SettlementBatchItem.trade_id,
+    SettlementBatchItem.withdrawal_seq,
+    SettlementBatchItem.held,
+)
+#: What an item that is a trade shows of it.
+TRADE_FIELDS = (TradeRow.price, TradeRow.qty, TradeRow.taker_account, TradeRow.maker_account,
+                TradeRow.settlement_status)  # fmt: skip
+
+
 def batch_page(db: Engine, *, state: str | None, before: int | None, limit: int) -> list[dict[str, Any]]:
     """At most ``limit`` batches, newest first, in ``state`` if given, with ids below ``before``."""
     query = select(*SUMMARY).order_by(SettlementBatch.batch_id.desc()).limit(limit)
@@ -40,14 +53,12 @@ def batch_page(db: Engine, *, state: str | None, before: int | None, limit: int)
 
 
 def batch_detail(db: Engine, batch_id: int) -> dict[str, Any] | None:
-    """The batch with its payload and block hashes, its items in payload order (each trade's
+    """The batch with its block hash, its items in payload order (each trade's
     fields joined in) and every transaction signed for it; None if there is no such batch."""
     with db.connect() as connection:
         row = (
             connection.execute(
-                select(*SUMMARY, SettlementBatch.payload_hash, SettlementBatch.block_hash).where(
-                    SettlementBatch.batch_id == batch_id
-                )
+                select(*SUMMARY, SettlementBatch.block_hash).where(SettlementBatch.batch_id == batch_id)
             )
             .mappings()
             .first()
@@ -55,14 +66,7 @@ def batch_detail(db: Engine, batch_id: int) -> dict[str, Any] | None:
         if row is None:
             return None
         items = connection.execute(
-            select(
-                SettlementBatchItem,
-                TradeRow.price,
-                TradeRow.qty,
-                TradeRow.taker_account,
-                TradeRow.maker_account,
-                TradeRow.settlement_status,
-            )  # fmt: skip
+            select(*ITEM, *TRADE_FIELDS)
             .outerjoin(
                 TradeRow,
                 (TradeRow.symbol == SettlementBatchItem.symbol)
@@ -75,10 +79,9 @@ def batch_detail(db: Engine, batch_id: int) -> dict[str, Any] | None:
             select(SettlementTransaction)
             .where(SettlementTransaction.batch_id == batch_id)
             .order_by(SettlementTransaction.signed_at_ns)
-        ).scalars()
+        )
         return {
             **_summary(row),
-            "payload_hash": row["payload_hash"],
             "block_hash": row["block_hash"],
             "items": [_item(item) for item in items],
             "transactions": [
@@ -111,10 +114,9 @@ def _summary(row: Any) -> dict[str, Any]:
 
 
 def _item(row: Any) -> dict[str, Any]:
-    item = row[0]
-    if item.trade_id is None:
-        return {"position": item.position, "kind": "withdrawal", "withdrawal_seq": item.withdrawal_seq,
-                "held": item.held}  # fmt: skip
-    return {"position": item.position, "kind": "trade", "symbol": item.symbol, "trade_id": item.trade_id,
-            "held": item.held, "price": row.price, "qty": row.qty, "taker_account": row.taker_account,
-            "maker_account": row.maker_account, "settlement_status": row.settlement_status}  # fmt: skip
+    if row.trade_id is None:
+        return {"position": row.position, "kind": "withdrawal", "withdrawal_seq": row.withdrawal_seq,
+                "held": row.held}  # fmt: skip
+    trade = {column.key: getattr(row, column.key) for column in TRADE_FIELDS}
+    return {"position": row.position, "kind": "trade", "symbol": row.symbol, "trade_id": row.trade_id,
+            "held": row.held, **trade}  # fmt: skip
