@@ -27,6 +27,9 @@ from settlement.metrics import store_metrics
 from settlement.reports import batch_detail, batch_page
 
 BATCHES_LIMIT = 500
+#: Batch ids are BIGINT in the store.
+MAX_BATCH_ID = 2**63 - 1
+BatchId = Annotated[int, Query(ge=1, le=MAX_BATCH_ID, description="only batches with a lower id")]
 State = Annotated[str | None, Query(pattern="^(CREATED|FAILED|SIGNED|SENT|MINED|FINAL)$")]
 
 
@@ -82,14 +85,16 @@ def routes(services: Services) -> APIRouter:
     @router.get("/batches", dependencies=[Depends(public(services, "GET /v1/settlement/batches"))])
     async def batches(
         state: State = None,
-        before: Annotated[int | None, Query(ge=1, description="only batches with a lower id")] = None,
+        before: Annotated[
+            int | None, Query(ge=1, le=MAX_BATCH_ID, description="only lower batch ids")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=BATCHES_LIMIT)] = 50,
     ) -> list[dict[str, Any]]:
         """Batches newest first; page with ``before`` = the last id of the previous page."""
         return await asyncio.to_thread(batch_page, services.db, state=state, before=before, limit=limit)
 
     @router.get("/batches/{batch_id}", dependencies=[Depends(public(services, "GET /v1/settlement/batch"))])
-    async def batch(batch_id: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
+    async def batch(batch_id: Annotated[int, Path(ge=1, le=MAX_BATCH_ID)]) -> dict[str, Any]:
         """One batch: its state, transaction and block hashes, gas, items, and every transaction signed."""
         detail = await asyncio.to_thread(batch_detail, services.db, batch_id)
         if detail is None:
