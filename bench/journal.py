@@ -78,7 +78,12 @@ def _engine(deposits: list[Any], commands: list[Any]) -> dict[str, Any]:
         for deposit in deposits:
             engine.apply(deposit)
         apply = engine.apply
-        return _timed(lambda: [apply(command) for command in commands])
+
+        def run_all() -> None:  # results are dropped as they come, as the sequencer's groups are
+            for command in commands:
+                apply(command)
+
+        return _timed(run_all)
 
     elapsed = min(run() for _ in range(REPEATS))
     return {"commands": len(commands), "commands_per_s": round(len(commands) * 1e9 / elapsed)}
