@@ -228,7 +228,7 @@ def _serve(config: MarketConfig, args: argparse.Namespace, *, demo: bool = False
             flow.start()
         mode = "development (credits allowed)" if args.dev else "production"
         print(f"bluebook: engine at seq {node.sequencer_seq()}; API on {url}/v1 ({mode}), "
-              f"OpenAPI at {url}/docs; Ctrl-C stops", file=sys.stderr)  # fmt: skip
+              f"dashboard at {url}/, OpenAPI at {url}/docs; Ctrl-C stops", file=sys.stderr)  # fmt: skip
         while not stop.wait(0.5) and server.running():
             pass
     finally:
