@@ -90,10 +90,11 @@ def funded_client(server: ApiServer, address: str, scopes: str = "read,trade,wit
 def start_gating(server: ApiServer, session: Session) -> ReferencePump:
     """Market-hours gating on ``server``: ``session`` pinned for all time, the development
     references fed every second (the pump is stopped by the caller)."""
-    assert server.node is not None
+    assert server.node is not None and server.services is not None
     underlyings, prices = default_references()
     pump = ReferencePump(CONFIG, underlyings, StaticFeed(prices), server.node.submit, session=session)
     pump.start()
+    server.services.references = pump.manual  # as ``bluebook run`` does
     return pump
 
 
