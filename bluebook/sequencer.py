@@ -1,12 +1,11 @@
 """The sequencer: the one writer. It stamps each command, journals it, applies it, and acks.
 
-For a batch of incoming commands, ``process`` gives each the next sequence number and a
-timestamp (the clock, clamped so it never goes backwards), encodes it for the journal, applies it
-to the engine, then appends the group to the journal and commits it once (group commit), and only
-then returns the results:
-callers, market data and the store may act on events only after that return, so nothing that was
-acknowledged or published can be lost in a crash; what was applied but not yet committed dies
-with the process and is not replayed.
+For a batch of incoming commands, ``process`` gives each the next sequence number and the
+group's timestamp (the clock, clamped so it never goes backwards), encodes and frames it for the journal,
+applies it to the engine, then writes the group to the journal and commits it once (group
+commit), and only then returns the results: callers, market data and the store may act on events
+only after that return, so nothing that was acknowledged or published can be lost in a crash;
+what was applied but not yet committed dies with the process and is not replayed.
 
 ``recover`` builds the engine at start: the newest sound snapshot, then every journal record
 after it, after cutting a torn journal tail.
@@ -19,12 +18,13 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+from zlib import crc32
 
 from matcher.config import MarketConfig
 from matcher.engine import Engine
 from matcher.snapshot import export_state, restore
 from store.codec import ENCODE_ERRORS, ENCODERS, decode
-from store.journal import FsyncPolicy, JournalWriter, read
+from store.journal import MAX_PAYLOAD, RECORD, FsyncPolicy, JournalWriter, read
 from store.journal import recover as recover_journal
 from store.snapshots import latest_snapshot, write_snapshot
 
@@ -55,37 +55,40 @@ class Sequencer:
     def process(self, commands: Iterable[tuple[Any, ...]]) -> list[Ack]:
         """Stamp, journal and apply each command, commit, and return the acks.
 
-        Under the ``always`` policy each command is committed (synced) before the next is
-        applied; otherwise the whole call is one group commit.
+        The group is stamped with one reading of the clock (its commands arrived together and
+        are sequenced within a few milliseconds). Under the ``always`` policy each command is
+        committed (synced) before the next is applied; otherwise the whole call is one group
+        commit.
         """
         acks: list[Ack] = []
         engine = self.engine
         apply = engine.apply
         journal = self.journal
-        clock = self.clock
         encoders = ENCODERS
+        pack, limit = RECORD.pack, MAX_PAYLOAD
         each = journal.policy is FsyncPolicy.ALWAYS
-        seq = engine.seq + 1
-        ts = engine.ts
-        payloads: list[bytes] = []
+        seq = first = engine.seq + 1
+        ts = max(self.clock(), engine.ts)
+        records: list[bytes] = []
         for command in commands:
-            now = clock()
-            if now > ts:
-                ts = now
             stamped = (command[0], seq, ts, *command[3:])
             try:
-                payloads.append(encoders[command[0]](stamped))
+                payload = encoders[command[0]](stamped)
             except ENCODE_ERRORS as error:
                 acks.append((None, f"malformed command: {error!r}"))
                 continue
+            size = len(payload)
+            if size > limit:
+                acks.append((None, "malformed command: too large for a journal record"))
+                continue
+            records.append(pack(size, crc32(payload)) + payload)
             acks.append((stamped, apply(stamped)))
-            if each:
-                journal.append_many(seq, payloads)
-                journal.commit()
-                payloads = []
             seq += 1
-        if payloads:
-            journal.append_many(seq - len(payloads), payloads)
+            if each:
+                journal.append_framed(first, records)
+                journal.commit()
+                records, first = [], seq
+        journal.append_framed(first, records)
         journal.commit()
         return acks
 

@@ -177,17 +177,22 @@ def _layout(kind: CommandKind, fields: str) -> None:
     elif tuple(code for _, code in strings) == ("N", "O"):  # orders and cancels: the hot kinds
         (name_at, _), (optional_at, _) = writers
         names = _encoded_names
+        #: A name followed by an absent optional string (most orders carry no client order id).
+        name_then_none: dict[str, bytes] = {}
 
         def encode_kind(command: tuple[Any, ...]) -> bytes:
             if len(command) != size:
                 raise ValueError(f"{len(command)} fields where {size} were expected")
             name = command[name_at]
             optional = command[optional_at]
-            return (
-                pack(*fixed(command))
-                + (names.get(name) or _name(name))
-                + (b"\xff" if optional is None else _text(optional))
-            )
+            if optional is None:
+                tail = name_then_none.get(name)
+                if tail is None:
+                    tail = _name(name) + b"\xff"
+                    if len(name_then_none) < _NAME_CACHE_LIMIT:
+                        name_then_none[name] = tail
+                return pack(*fixed(command)) + tail
+            return pack(*fixed(command)) + (names.get(name) or _name(name)) + _text(optional)
 
     else:
         (first_at, write_first), (second_at, write_second) = writers

@@ -7,13 +7,14 @@ Sequence numbers rise by exactly 1 across records and segments, so a record's se
 segment's first seq plus its position, and is not stored again (the payload's own command carries
 it, and recovery checks that the two agree).
 
-Writing: ``append``/``append_many`` buffer records; ``commit`` writes every buffered record with
-one ``write`` and, under the fsync policy, one ``fsync`` (group commit). ``batch`` (the default)
-syncs once per group: the sequencer commits each group of waiting commands (at most
-``batch_records``), and while one group's fsync runs the next gathers, so under load a sync covers
-hundreds of commands and idle commands wait only for their own. ``always`` commits, and syncs,
-after every command; ``off`` never syncs (tests, benchmarks). A command is durable, and may be acknowledged,
-once the ``commit`` that wrote it has returned. Segments rotate at a size limit, at a commit.
+Writing: ``append``/``append_many``/``append_framed`` buffer records; ``commit`` writes every
+buffered record with one ``write`` and, under the fsync policy, one ``fsync`` (group commit).
+``batch`` (the default) syncs once per group: the sequencer commits each group of waiting
+commands (at most ``batch_records``), and while one group's fsync runs the next gathers, so under
+load a sync covers hundreds of commands and idle commands wait only for their own. ``always``
+commits, and syncs, after every command; ``off`` never syncs (tests, benchmarks). A command is
+durable, and may be acknowledged, once the ``commit`` that wrote it has returned. Segments rotate
+at a size limit, at a commit.
 
 Recovery (``recover``): a damaged record at the end of the last segment is a torn write: it is
 reported and cut off, never applied. A damaged record with a valid record anywhere after it, or
@@ -42,6 +43,14 @@ HEADER = struct.Struct("<4sHq")  # magic, format version, first seq in the segme
 RECORD = struct.Struct("<II")  # payload length, crc32(payload)
 SUFFIX = ".journal"
 MAX_PAYLOAD = 1 << 20
+
+
+def frame(payload: bytes) -> bytes:
+    """One record: the payload behind its length and checksum (``append_framed`` takes these; the
+    sequencer inlines the same expression on its hot path)."""
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError("payload too large for a journal record")
+    return RECORD.pack(len(payload), crc32(payload)) + payload
 
 
 class FsyncPolicy(StrEnum):
@@ -171,7 +180,8 @@ def recover(directory: Path) -> Recovery:
 class JournalWriter:
     """Appends records after ``recover``; one writer per journal directory.
 
-    ``append``/``append_many`` buffer, ``commit`` makes durable (per the fsync policy).
+    ``append``/``append_many``/``append_framed`` buffer, ``commit`` makes durable (per the fsync
+    policy).
     ``batch_records`` is the largest group the writer's owner should commit at once (the node's
     sequencer takes at most that many waiting commands per group).
     """
@@ -209,13 +219,14 @@ class JournalWriter:
         """Buffer records for ``first_seq``, ``first_seq + 1``, ...; ``first_seq`` must be next."""
         if first_seq != self.next_seq:
             raise ValueError(f"journal expects seq {self.next_seq}, got {first_seq}")
-        if not payloads:
-            return
-        if max(map(len, payloads)) > MAX_PAYLOAD:
-            raise ValueError("payload too large for a journal record")
-        pack = RECORD.pack
-        self._pending.extend([pack(len(payload), crc32(payload)) + payload for payload in payloads])
-        self.next_seq = first_seq + len(payloads)
+        self.append_framed(first_seq, [frame(payload) for payload in payloads])
+
+    def append_framed(self, first_seq: int, records: list[bytes]) -> None:
+        """Buffer records already framed (``frame``) for ``first_seq``, ``first_seq + 1``, ..."""
+        if first_seq != self.next_seq:
+            raise ValueError(f"journal expects seq {self.next_seq}, got {first_seq}")
+        self._pending.extend(records)
+        self.next_seq = first_seq + len(records)
 
     def commit(self) -> int:
         """Write every buffered record (one write, one fsync unless ``off``); return how many."""
@@ -226,12 +237,11 @@ class JournalWriter:
         self._file.flush()
         if self.policy is not FsyncPolicy.OFF:
             os.fsync(self._file.fileno())
-        count = len(pending)
         self._pending = []
         if self._file.tell() >= self.segment_bytes:
             self._file.close()
             self._file = self._new_segment(self.next_seq)
-        return count
+        return len(pending)
 
     def close(self) -> None:
         self.commit()

@@ -15,7 +15,7 @@ from bluebook.sequencer import Sequencer, recover
 from matcher.engine import Engine
 from matcher.snapshot import state_hash
 from store.journal import JournalWriter
-from tests.crash_child import clock_from, commands
+from tests.crash_child import START_NS, commands
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = 100_000 if not os.environ.get("BLUEBOOK_SOAK") else 300_000
@@ -25,10 +25,9 @@ KILLS = 20 if not os.environ.get("BLUEBOOK_SOAK") else 50
 def clean_hashes(events: int, seed: int, wanted: set[int]) -> dict[int, str]:
     """State hash of an uninterrupted run at each wanted seq."""
     engine = Engine(bench._engine_config())
-    clock = clock_from(1)
     hashes = {}
     for command in commands(events, seed):
-        engine.apply((command[0], engine.seq + 1, clock(), *command[3:]))
+        engine.apply((command[0], engine.seq + 1, START_NS, *command[3:]))
         if engine.seq in wanted:
             hashes[engine.seq] = state_hash(engine)
     return hashes
@@ -75,7 +74,7 @@ def test_a_recovered_state_equals_a_clean_run_at_the_same_seq(tmp_path: Path) ->
     data_dir = tmp_path / "data"
     stream = commands(3_000, 9)
     engine, journal = recover(bench._engine_config(), data_dir, policy="off")
-    sequencer = Sequencer(engine, journal, clock=clock_from(1))
+    sequencer = Sequencer(engine, journal, clock=lambda: START_NS)
     for start in range(0, 2_000, 50):
         sequencer.process(stream[start : start + 50])
         if start == 1_000:
@@ -91,7 +90,10 @@ def test_a_recovered_state_equals_a_clean_run_at_the_same_seq(tmp_path: Path) ->
 def test_time_never_goes_backwards(tmp_path: Path) -> None:
     engine = Engine(bench._engine_config())
     journal = JournalWriter(tmp_path, next_seq=1, policy="off")
-    times = iter([5_000, 4_000, 6_000])
+    times = iter([5_000, 4_000, 6_000, 5_500])
     sequencer = Sequencer(engine, journal, clock=lambda: next(times))
-    results = sequencer.process(bench._deposits()[:3])
-    assert [command[2] for command, _ in results] == [5_000, 5_000, 6_000]
+    deposits = bench._deposits()
+    stamped = [sequencer.process([deposit])[0][0] for deposit in deposits[:3]]
+    assert [command[2] for command in stamped] == [5_000, 5_000, 6_000]  # the clock's 4000 clamped
+    group = sequencer.process(deposits[3:6])  # a group has one time
+    assert [command[2] for command, _ in group] == [6_000] * 3
