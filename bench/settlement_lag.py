@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import multiprocessing
+import os
 import sys
 import tempfile
 import threading
@@ -60,6 +61,8 @@ PRICE, QTY = 25_000, 100  # $250.00, 0.1 share
 SHARE = 10**9  # TSLAx engine units
 USDC = 10**6
 CONFIG = default_markets()
+#: A file name: the worker's process writes its cProfile there (where a step's time goes).
+PROFILE_ENV = "BLUEBOOK_LAG_PROFILE"
 
 
 def _run_worker(db_url: str, node_url: str, vault_address: str, abi: Any, stop: Any) -> None:
@@ -75,7 +78,13 @@ def _run_worker(db_url: str, node_url: str, vault_address: str, abi: Any, stop: 
     worker = SettlementWorker(db, w3, vault, Account.from_key(OPERATOR_KEY), CONFIG, settings)
     flag = threading.Event()
     threading.Thread(target=lambda: (stop.wait(), flag.set()), daemon=True).start()
-    worker.run(flag)
+    profile = os.environ.get(PROFILE_ENV)
+    if not profile:
+        worker.run(flag)
+        return
+    import cProfile
+
+    cProfile.runctx("worker.run(flag)", globals(), {"worker": worker, "flag": flag}, profile)
 
 
 def _order(account: int, side: Side, tif: TimeInForce, client_id: str) -> Any:
@@ -144,6 +153,10 @@ def run(*, quick: bool) -> dict[str, Any]:
                 if time.monotonic() >= next_sample:
                     next_sample += 1.0
                     backlog.append((time.monotonic() - load_start, made - _final_count(db)))
+                    print(
+                        f"lag: {backlog[-1][0]:5.1f} s backlog {backlog[-1][1]} {_stages(db)}",
+                        file=sys.stderr,
+                    )
             load_s = time.monotonic() - load_start
             drain_start = time.monotonic()
             while _final_count(db) < made and time.monotonic() - drain_start < 120:
@@ -199,6 +212,18 @@ def _final_count(db: Any) -> int:
             select(func.count()).select_from(TradeRow).where(TradeRow.settlement_status == "final")
         ).scalar_one()
     return int(count)
+
+
+def _stages(db: Any) -> str:
+    """Where the backlog waits: fills in the store by settlement status, batches by state."""
+    with db.connect() as connection:
+        fills = connection.execute(
+            select(TradeRow.settlement_status, func.count()).group_by(TradeRow.settlement_status)
+        ).all()
+        states = connection.execute(
+            select(SettlementBatch.state, func.count()).group_by(SettlementBatch.state)
+        ).all()
+    return f"fills {dict(fills)} batches {dict(states)}"
 
 
 def _lags(db: Any, marks: list[tuple[int, int]]) -> tuple[list[float], int, int]:
