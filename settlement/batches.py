@@ -77,10 +77,28 @@ def create_batch(db: Engine, batch_id: int, items: list[Item], now_ns: int) -> N
                     for position, item in enumerate(items)
                 ],
             )
+        # One UPDATE per symbol (a statement per trade made cutting a batch the worker's main cost);
+        # a count short of the trades means one was not unsettled.
+        by_symbol: dict[str, list[int]] = {}
         for item in items:
+            if item.is_trade:
+                by_symbol.setdefault(item.key[1], []).append(item.key[2])
+                continue
             changed = _set_status(connection, item.key, "batched", batch_id, only_if="unsettled")
             if changed != 1:
                 raise DoubleBatching(f"{item.key} is not unsettled; batch {batch_id} cannot take it")
+        for symbol, trade_ids in by_symbol.items():
+            result = connection.execute(
+                update(TradeRow)
+                .where(
+                    TradeRow.symbol == symbol,
+                    TradeRow.trade_id.in_(trade_ids),
+                    TradeRow.settlement_status == "unsettled",
+                )
+                .values(settlement_status="batched", batch_id=batch_id)
+            )
+            if result.rowcount != len(trade_ids):
+                raise DoubleBatching(f"a trade of {symbol} is not unsettled; batch {batch_id} cannot take it")
 
 
 def _set_status(
@@ -135,12 +153,22 @@ def batch_items(db: Engine, batch_id: int, layout: VaultLayout, vault_ids: dict[
             .where(SettlementBatchItem.batch_id == batch_id, SettlementBatchItem.held.is_(False))
             .order_by(SettlementBatchItem.position)
         ).all()
+        trades = {
+            (trade.symbol, trade.trade_id): trade
+            for trade in connection.execute(
+                select(TradeRow)
+                .join(
+                    SettlementBatchItem,
+                    (SettlementBatchItem.symbol == TradeRow.symbol)
+                    & (SettlementBatchItem.trade_id == TradeRow.trade_id),
+                )
+                .where(SettlementBatchItem.batch_id == batch_id, SettlementBatchItem.held.is_(False))
+            ).all()
+        }
         items = []
         for row in rows:
             if row.trade_id is not None:
-                trade = connection.execute(
-                    select(TradeRow).where(TradeRow.symbol == row.symbol, TradeRow.trade_id == row.trade_id)
-                ).one()
+                trade = trades[row.symbol, row.trade_id]
                 key = trade_key(trade.symbol, trade.trade_id)
                 items.append(Item(key, trade.seq, pack_trade_row(trade, layout, vault_ids)))
             else:

@@ -7,7 +7,7 @@ from eth_utils import keccak
 from settlement.chain import send
 from settlement.devchain import DevVault
 from settlement.packing import Trade, Withdrawal, pack_batch
-from tests.chain import Odd, events, funded, reverts, settle
+from tests.chain import EXIT_DELAY, Odd, advance, events, funded, reverts, settle
 
 SHARES = 10**9  # TSLAx engine units per share
 USDC = 10**6
@@ -157,3 +157,75 @@ def test_hostile_token_cannot_reenter_or_underpay_a_batch_withdrawal(dev: DevVau
     send(odd.hostile.functions.arm(2, dev.vault.address, b""), owner)  # RETURN_FALSE
     reverts("TransferFailed", lambda: settle(dev, [], [item]))
     assert dev.balance(account, "HOST") == 5 and dev.solvency("HOST") == 0
+
+
+def ledger_after(dev: DevVault, trades: list[Trade], accounts: list[int]) -> dict[tuple[int, str], int]:
+    """The ledger (engine units) after ``trades``, all on TSLAx-USDC, applied one by one."""
+    ledger = {(a, asset): dev.balance(a, asset) for a in [0, *accounts] for asset in ("TSLAx", "USDC")}
+    for t in trades:
+        ledger[t.seller, "TSLAx"] -= t.base
+        ledger[t.buyer, "TSLAx"] += t.base
+        ledger[t.buyer, "USDC"] -= t.quote + t.buyer_fee
+        ledger[t.seller, "USDC"] += t.quote - t.seller_fee
+        ledger[0, "USDC"] += t.buyer_fee + t.seller_fee
+    return ledger
+
+
+def test_market_maker_run_moves_what_one_by_one_trades_would(dev: DevVault) -> None:
+    holdings = {"TSLAx": 10 * SHARES, "USDC": 10_000 * USDC}
+    _, maker = funded(dev, holdings)
+    takers = [funded(dev, holdings)[1] for _ in range(4)]
+    m = market(dev)
+    # The maker buys and sells in one run, takers repeat, a maker-free trade ends the run and a
+    # second run starts after it; the maker's balances change sign of direction mid-run.
+    trades = [
+        Trade(takers[0], maker, m, 3 * SHARES, 750 * USDC, 375_000, -75_000),
+        Trade(maker, takers[1], m, 2 * SHARES, 498 * USDC, -49_800, 249_000),
+        Trade(takers[0], maker, m, SHARES, 251 * USDC, 125_500, 0),
+        Trade(maker, takers[2], m, 9 * SHARES, 2_200 * USDC, 0, 1_100_000),
+        Trade(takers[2], takers[3], m, SHARES, 250 * USDC, 125_000, 0),
+        Trade(takers[3], maker, m, 7 * SHARES, 1_750 * USDC, 875_000, -175_000),
+        Trade(maker, takers[1], m, SHARES, 250 * USDC, 0, 0),
+    ]
+    expected = ledger_after(dev, trades, [maker, *takers])
+    settle(dev, trades)
+    assert {key: dev.balance(*key) for key in expected} == expected
+    assert dev.solvency("TSLAx") == 0 and dev.solvency("USDC") == 0
+
+
+def test_market_maker_short_mid_run_reverts_the_batch_naming_the_maker(dev: DevVault) -> None:
+    _, maker = funded(dev, {"TSLAx": 2 * SHARES, "USDC": 1})
+    takers = [funded(dev, {"USDC": 1_000 * USDC, "TSLAx": 1})[1] for _ in range(3)]
+    m = market(dev)
+    trades = [Trade(taker, maker, m, SHARES, 250 * USDC, 0, 0) for taker in takers]
+    error = reverts("InsufficientBalance", lambda: settle(dev, trades))
+    assert error.args_ == (maker, dev.asset_ids["TSLAx"])
+    assert dev.balance(maker, "TSLAx") == 2 * SHARES and dev.vault.functions.lastBatchId().call() == 0
+    broke = [
+        Trade(takers[0], maker, m, 1, 250 * USDC, 0, 0),
+        Trade(takers[1], maker, m, 1, 1_001 * USDC, 0, 0),
+    ]
+    assert reverts("InsufficientBalance", lambda: settle(dev, broke)).args_ == (
+        takers[1],
+        dev.asset_ids["USDC"],
+    )
+
+
+def test_market_maker_run_refuses_an_exited_account_and_settles_an_exiting_maker(dev: DevVault) -> None:
+    holdings = {"TSLAx": 10 * SHARES, "USDC": 10_000 * USDC}
+    maker_owner, maker = funded(dev, holdings)
+    leaver_owner, leaver = funded(dev, holdings)
+    _, taker = funded(dev, holdings)
+    m = market(dev)
+    send(dev.vault.functions.requestExit(maker), maker_owner)
+    in_flight = [
+        Trade(taker, maker, m, SHARES, 250 * USDC, 0, 0),
+        Trade(maker, taker, m, SHARES, 250 * USDC, 0, 0),
+    ]
+    settle(dev, in_flight)  # an exit in its delay: the maker still settles (by the reference path)
+    assert dev.balance(maker, "TSLAx") == 10 * SHARES
+    send(dev.vault.functions.requestExit(leaver), leaver_owner)
+    advance(dev.w3, EXIT_DELAY)
+    _, mm = funded(dev, holdings)
+    run = [Trade(taker, mm, m, SHARES, 250 * USDC, 0, 0), Trade(leaver, mm, m, SHARES, 250 * USDC, 0, 0)]
+    assert reverts("AccountExited", lambda: settle(dev, run)).args_ == (leaver,)

@@ -93,6 +93,7 @@ contract Settlement is Governed {
     uint256 private constant TRADE_BYTES = 32;
     uint256 private constant WITHDRAWAL_BYTES = 16;
     uint256 private constant NO_MARKET = type(uint256).max;
+    uint256 private constant NO_ACCOUNT = type(uint256).max;
     /// @dev 10**18 still fits `factor`'s 64 bits, and a 48-bit amount times it fits 108 bits.
     uint256 private constant MAX_SCALE_DECIMALS = 18;
 
@@ -328,7 +329,12 @@ contract Settlement is Governed {
             uint256 market = uint16(word >> 176);
             if (market != batch.market) _enterMarket(batch, market);
             if (!batch.gated) {
-                uint256 next = _fastTrades(batch, payload, offset, tradesEnd);
+                uint256 next = offset;
+                if (offset + TRADE_BYTES < tradesEnd) {
+                    uint256 hot = _sharedAccount(word, _word(payload, offset + TRADE_BYTES));
+                    if (hot != NO_ACCOUNT) next = _hotTrades(batch, payload, offset, tradesEnd, hot);
+                }
+                if (next == offset) next = _fastTrades(batch, payload, offset, tradesEnd);
                 if (next != offset) {
                     offset = next;
                     continue;
@@ -425,6 +431,107 @@ contract Settlement is Governed {
                 let sellerQuote := add(sellerSlots, quoteAsset)
                 sstore(sellerQuote, add(sload(sellerQuote), mul(gets, quoteFactor)))
                 fees := add(fees, owed)
+            }
+        }
+        batch.fees += fees * quoteFactor;
+    }
+
+    /// @return account the account that trades `first` and `second` (two packed trades) share,
+    ///         if both are in the same market and each is between two distinct accounts; else
+    ///         `NO_ACCOUNT`. When they share both accounts, the buyer of `first`.
+    function _sharedAccount(uint256 first, uint256 second) private pure returns (uint256 account) {
+        if (uint16(first >> 176) != uint16(second >> 176)) return NO_ACCOUNT;
+        uint256 buyer = first >> 224;
+        uint256 seller = uint32(first >> 192);
+        if (buyer == seller) return NO_ACCOUNT;
+        uint256 otherBuyer = second >> 224;
+        uint256 otherSeller = uint32(second >> 192);
+        if (buyer == otherBuyer || buyer == otherSeller) return buyer;
+        if (seller == otherBuyer || seller == otherSeller) return seller;
+        return NO_ACCOUNT;
+    }
+
+    /// @notice The market maker's path: like `_fastTrades`, for the run of trades from `offset`
+    ///         that each have `hot` on exactly one side (buying or selling). `hot`'s two balances
+    ///         of the market stay on the stack for the whole run and are written once at its end,
+    ///         and its exit flag is read once; the other side of each trade is handled as in
+    ///         `_fastTrades`. Returns `offset` untouched if `hot` is unknown or ever requested an
+    ///         exit. Never called for a gated market.
+    /// @dev Equal to applying the run's trades one by one with `_settleTrade`: every trade checks
+    ///      before it writes, against the running balances, and the running balances are stored
+    ///      before the caller looks at storage again (the stops all `break` to the final stores).
+    ///      The other side is never `hot` (exactly one side is), so its two slots are distinct
+    ///      from `hot`'s and from each other (base != quote). As in `_settleTrade`, each asset is
+    ///      debited before it is credited, and `gets <= pays`, so no running balance overflows.
+    function _hotTrades(BatchState memory batch, bytes calldata payload, uint256 offset, uint256 end, uint256 hot)
+        private
+        returns (uint256 next)
+    {
+        uint256 accounts = batch.accountCount;
+        uint256 market = batch.market;
+        uint256 baseAsset = batch.base;
+        uint256 quoteAsset = batch.quote;
+        uint256 baseFactor = batch.baseFactor;
+        uint256 quoteFactor = batch.quoteFactor;
+        uint256 fees;
+        assembly ("memory-safe") {
+            function exitRequested(account) -> requested {
+                requested := and(shr(and(account, 255), sload(add(_exitFlags.slot, shr(8, account)))), 1)
+            }
+            function balancesOf(account) -> first {
+                mstore(0, account)
+                mstore(0x20, _balances.slot)
+                first := keccak256(0, 0x40)
+            }
+            next := offset
+            if and(lt(hot, accounts), iszero(exitRequested(hot))) {
+                let hotSlots := balancesOf(hot)
+                let hotBase := sload(add(hotSlots, baseAsset))
+                let hotQuote := sload(add(hotSlots, quoteAsset))
+                for {} lt(next, end) { next := add(next, 32) } {
+                    let w := calldataload(add(payload.offset, next))
+                    if iszero(eq(and(shr(176, w), 0xffff), market)) { break }
+                    let buyer := shr(224, w)
+                    let seller := and(shr(192, w), 0xffffffff)
+                    let hotBuys := eq(buyer, hot)
+                    // Exactly one side is hot; then `other` is the other side.
+                    if iszero(xor(hotBuys, eq(seller, hot))) { break }
+                    let other := xor(xor(buyer, seller), hot)
+                    if or(iszero(lt(other, accounts)), exitRequested(other)) { break }
+                    let quote := and(shr(80, w), 0xffffffffffff)
+                    let buyerFee := signextend(4, shr(40, w))
+                    let sellerFee := signextend(4, w)
+                    let pays := add(quote, buyerFee)
+                    let gets := sub(quote, sellerFee)
+                    let owed := add(buyerFee, sellerFee)
+                    if or(or(slt(pays, 0), slt(gets, 0)), slt(owed, 0)) { break }
+                    let base := mul(and(shr(128, w), 0xffffffffffff), baseFactor)
+                    pays := mul(pays, quoteFactor)
+                    gets := mul(gets, quoteFactor)
+                    let otherSlots := balancesOf(other)
+                    let otherBaseSlot := add(otherSlots, baseAsset)
+                    let otherQuoteSlot := add(otherSlots, quoteAsset)
+                    switch hotBuys
+                    case 0 {
+                        let otherQuote := sload(otherQuoteSlot)
+                        if or(lt(hotBase, base), lt(otherQuote, pays)) { break }
+                        hotBase := sub(hotBase, base)
+                        sstore(otherBaseSlot, add(sload(otherBaseSlot), base))
+                        sstore(otherQuoteSlot, sub(otherQuote, pays))
+                        hotQuote := add(hotQuote, gets)
+                    }
+                    default {
+                        let otherBase := sload(otherBaseSlot)
+                        if or(lt(otherBase, base), lt(hotQuote, pays)) { break }
+                        sstore(otherBaseSlot, sub(otherBase, base))
+                        hotBase := add(hotBase, base)
+                        hotQuote := sub(hotQuote, pays)
+                        sstore(otherQuoteSlot, add(sload(otherQuoteSlot), gets))
+                    }
+                    fees := add(fees, owed)
+                }
+                sstore(add(hotSlots, baseAsset), hotBase)
+                sstore(add(hotSlots, quoteAsset), hotQuote)
             }
         }
         batch.fees += fees * quoteFactor;
