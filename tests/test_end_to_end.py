@@ -1,7 +1,8 @@
 """End to end through real processes, as ``make run`` starts them: two users deposit on chain,
 trade over REST and WebSocket, see their fills final on chain, withdraw back to their wallets;
 then the engine and the settlement worker are killed with SIGKILL mid-flow (the chain keeps
-running) and ``bluebook run`` again loses nothing and settles nothing twice."""
+running) and ``bluebook run`` again loses nothing and settles nothing twice; the dashboard, in
+headless Chromium, shows the batches that settled them."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from api.signing import canonical_payload, hmac_hex, sign_request
 from bluebook.markets import default_markets
 from settlement.chain import at, connect, send, view
 from settlement.layout import VaultLayout
+from tests.browser import dashboard, screenshot
 from tests.test_localchain import ready_lines, stop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,8 +176,15 @@ def test_deposit_trade_settle_withdraw_then_kill_9_and_resume(tmp_path: Path) ->
         batches = view(vault.functions.lastBatchId())
         finals = {f["batch_id"] for f in buyer.call("GET", "/v1/fills?symbol=TSLAx-USDC")["fills"]}
         assert max(finals) <= batches
+        with dashboard(api) as (page, _):
+            for batch_id in sorted(finals):
+                row = f'#batches tbody tr[data-batch-id="{batch_id}"]'
+                page.wait_for_selector(row, timeout=15_000)
+                assert page.locator(f"{row} td").nth(1).inner_text() == "FINAL"
+            saved = screenshot(page, "end_to_end_dashboard.png")
     finally:
         stop(process)
     print(f"\nend to end: deposit, REST and WebSocket trade, fill final in batch {fill['batch_id']}, "
           f"withdrawal paid; after kill -9 of engine and worker: 10 acked orders kept, "
-          f"{batches} batches on chain, every fill final once")  # fmt: skip
+          f"{batches} batches on chain, every fill final once; dashboard showing batches "
+          f"{sorted(finals)}: {saved}")  # fmt: skip
