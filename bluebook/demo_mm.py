@@ -9,7 +9,9 @@
   mid, else the development price of the built-in markets. Sizes are a few whole tokens, far
   below the smallest session size cap (25% of a symbol's maximum quantity).
 - The taker (wallet #4), funded the same way, now and then takes the best bid or offer of a
-  random symbol with a small IOC order, over its own WebSocket session.
+  random symbol with a small IOC order, over its own WebSocket session. It goes through the API
+  too, so the demo shows only what any client can do, and nothing else needs a way to fund and
+  trade from inside the node.
 
 Each bot survives the server going away: on any failure it closes its session, waits, opens a
 new one, logs in and carries on. The maker's orders were cancelled by the server when its
