@@ -25,7 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException
 
-from api import accounts, binance, dashboard, metrics, public, schemas, settlement, trading
+from api import accounts, binance, dashboard, metrics, operator, public, schemas, settlement, trading
 from api.context import Services
 from api.errors import ApiError, ErrorCode, error_body
 from api.ratelimit import RateLimitPolicy
@@ -65,7 +65,8 @@ def create_app(services: Services) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await services.market.attach(services.node)
-        sessions = asyncio.ensure_future(services.market.refresh_sessions(services.node))
+        refresh = services.market.refresh_sessions(services.node, services.units.price_text)
+        sessions = asyncio.ensure_future(refresh)
         await gateway.start()
         yield
         sessions.cancel()
@@ -81,6 +82,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(public.routes(services))
     app.include_router(trading.routes(services))
     app.include_router(accounts.routes(services))
+    app.include_router(operator.routes(services))
     app.include_router(gateway.router)
     app.include_router(binance.router(services))
     app.include_router(settlement.routes(services))

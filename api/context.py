@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Engine as Database
@@ -46,6 +47,17 @@ class ChainView(Protocol):
     def figures(self) -> dict[str, Any]: ...
 
 
+class OperatorPrices(Protocol):
+    """``bluebook.reference.ManualFeed`` as the admin routes use it: reference prices an operator
+    sets (a ValueError for an unknown underlying or a price that is not positive) and clears."""
+
+    def set(self, underlying: str, price: Decimal | str, status: str = "open") -> Any: ...
+
+    def clear(self, underlying: str) -> bool: ...
+
+    def standing(self) -> dict[str, tuple[Decimal, str]]: ...
+
+
 @dataclass(slots=True)
 class Services:
     node: EngineNode
@@ -63,6 +75,8 @@ class Services:
     #: The settlement chain, once the shell knows it (``bluebook run`` sets it after starting the
     #: chain, which starts after the API); None: settlement figures come from the store alone.
     chain: ChainView | None = None
+    #: The operator's reference prices, when gating runs (``bluebook run`` sets them); None: off.
+    references: OperatorPrices | None = None
 
     async def execute(self, commands: Sequence[tuple[Any, ...]]) -> Acks:
         """Submit and wait for the acks (after the journal commit); ENGINE_UNAVAILABLE if stopped."""

@@ -25,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from heapq import nlargest, nsmallest
 from typing import Any, Protocol
 
@@ -121,6 +122,22 @@ class SymbolData:
         )
 
 
+#: The keys of a gating view (``matcher.gating.Gate.view``) that hold prices, in ticks.
+VIEW_PRICES = frozenset({"reference", "band", "anchor", "indicative_price"})
+
+
+def _priced(view: dict[str, Any], price_text: Callable[[int], str]) -> dict[str, Any]:
+    """``view`` with its prices as decimal strings (a list of prices, such as the band, each)."""
+    priced = dict(view)
+    for key in VIEW_PRICES.intersection(view):
+        value = view[key]
+        if isinstance(value, int):
+            priced[key] = price_text(value)
+        elif isinstance(value, list | tuple):
+            priced[key] = [price_text(v) for v in value]
+    return priced
+
+
 class MarketData:
     """Every symbol's read models; change them only on the event loop (``apply``)."""
 
@@ -142,8 +159,11 @@ class MarketData:
         ``refresh_sessions``); before gating is on: continuous, not gated."""
         return {"symbol": symbol, **self.sessions.get(symbol, NOT_GATED)}
 
-    async def refresh_sessions(self, node: Subscribable, every_s: float = 1.0) -> None:
-        """Read every symbol's gating view from the engine, now and every ``every_s`` seconds."""
+    async def refresh_sessions(
+        self, node: Subscribable, price_text: Callable[[str, int], str], every_s: float = 1.0
+    ) -> None:
+        """Read every symbol's gating view from the engine, now and every ``every_s`` seconds, its
+        prices (ticks in the engine) turned into decimal strings by ``price_text(symbol, ticks)``."""
         names = list(self.symbols)
 
         def views(engine: Engine) -> dict[str, dict[str, Any]]:
@@ -152,7 +172,10 @@ class MarketData:
             return {name: gate.view(name, now) for name in names} if gate is not None else {}
 
         while True:
-            self.sessions = await asyncio.wrap_future(node.read(views))
+            views_now = await asyncio.wrap_future(node.read(views))
+            self.sessions = {
+                name: _priced(view, partial(price_text, name)) for name, view in views_now.items()
+            }
             await asyncio.sleep(every_s)
 
     async def attach(self, node: Subscribable) -> None:

@@ -74,7 +74,7 @@ def routes(services: Services) -> APIRouter:
 
     @router.get("/sessions", dependencies=[Depends(public(services, "GET /v1/sessions"))])
     async def sessions() -> list[dict[str, Any]]:
-        """Each symbol's trading session and halt state (gating is not configured yet)."""
+        """Each symbol's trading session, reference price, band and halt state."""
         return [market.session_of(s.name) for s in units.config.symbols]
 
     @router.get("/depth", dependencies=[Depends(public(services, "GET /v1/depth"))])

@@ -37,7 +37,7 @@ def create_key(data_dir: Path, address: str, scopes: str, label: str, db_url: st
     server = running_server(data_dir)
     if server is not None:
         body = {"address": address, "scopes": scopes.split(","), "label": label}
-        return _post(server.url + "/v1/admin/keys", admin_token(data_dir), body)
+        return admin_call(server.url + "/v1/admin/keys", admin_token(data_dir), "POST", body)
     with DataDirLock(data_dir):
         database = _database(data_dir, db_url)
         try:
@@ -53,7 +53,7 @@ def credit(
     server = running_server(data_dir)
     if server is not None:
         body = {"address": address, "asset": asset, "amount": amount}
-        return _post(server.url + "/v1/admin/credit", admin_token(data_dir), body)
+        return admin_call(server.url + "/v1/admin/credit", admin_token(data_dir), "POST", body)
     if not dev:
         raise CommandFailed(_error(ApiError(ErrorCode.CREDIT_NOT_ALLOWED, "add --dev to credit by hand")))
     units = Units(config)
@@ -91,12 +91,13 @@ def _error(error: ApiError) -> str:
     return json.dumps(error.body())
 
 
-def _post(url: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
+def admin_call(url: str, token: str, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A running server's admin route: its JSON answer, or ``CommandFailed`` with its error."""
     request = urllib.request.Request(
         url,
-        data=json.dumps(body).encode(),
+        data=json.dumps(body).encode() if body is not None else None,
         headers={"Content-Type": "application/json", ADMIN_HEADER: token},
-        method="POST",
+        method=method,
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:

@@ -8,8 +8,9 @@ migrated at start, then kept up by the projector), periodic snapshots, the REST 
 through the public API, printing each acknowledged order). On a clean stop it writes a snapshot.
 ``bluebook api`` is the same without the demo, in production mode unless ``--dev``; ``bluebook
 demo-mm`` runs the demo market against a server already running. ``bluebook accounts`` issues
-keys and development credits (``bluebook.accounts``). ``bluebook settle`` runs the settlement
-worker, a separate process (``settlement.worker``).
+keys and development credits (``bluebook.accounts``); ``bluebook ref`` sets and clears an
+operator's reference prices on a running server. ``bluebook settle`` runs the settlement worker,
+a separate process (``settlement.worker``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from bluebook.demo_mm import DemoMarket, Funder, chain_funder, credit_funder
 from bluebook.gating_feed import Feed, ReferencePump
 from bluebook.localchain import CONFIRMATIONS, LocalChain, running_chain
 from bluebook.markets import default_markets, load_markets
+from bluebook.operator import reference
 from bluebook.projector import rebuild_store
 from bluebook.reference import AggregatorFeed, StaticFeed, default_references
 from bluebook.server import ApiServer, ApiSettings
@@ -126,8 +128,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     credit_parser.add_argument("--amount", required=True, help="a decimal string in whole tokens")
     credit_parser.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
     credit_parser.add_argument("--dev", action="store_true", help="allow it (when no server runs)")
+    ref = commands.add_parser("ref", help="reference prices an operator sets on a running server")
+    ref_actions = ref.add_subparsers(dest="action", required=True)
+    ref_set = ref_actions.add_parser("set", help="make a price stand for an underlying, over its feed")
+    ref_set.add_argument("underlying", help="TSLA, AAPL, NVDA, BTC (the markets file's references)")
+    ref_set.add_argument("price", help="USD, a positive decimal string")
+    ref_set.add_argument("--status", default="open", help="the market status reported with it (open)")
+    ref_clear = ref_actions.add_parser("clear", help="hand an underlying back to its feed")
+    ref_clear.add_argument("underlying")
+    ref_list = ref_actions.add_parser("list", help="the prices that stand")
+    for sub in (ref_set, ref_clear, ref_list):
+        sub.add_argument("--data-dir", type=Path)
     args = parser.parse_args(argv)
     _with_settings(args, parser)
+    if args.command == "ref":
+        given = {name: getattr(args, name) for name in ("underlying", "price", "status") if name in args}
+        return _print_result(lambda: reference(args.data_dir, args.action, **given))
     if args.command == "migrate":
         upgrade(_db_url(args))
         print(f"bluebook: store migrated ({_db_url(args)})", file=sys.stderr)
@@ -229,6 +245,8 @@ def _serve(config: MarketConfig, args: argparse.Namespace, *, demo: bool = False
             pinned_session = Session[args.session.upper()] if args.session else None
             pump = ReferencePump(config, underlyings, feed, node.submit, session=pinned_session)
             pump.start()
+            assert server.services is not None
+            server.services.references = pump.manual
             node.add_health("reference_feeds", pump.health)
         if chain is not None:  # the development aggregators move, so references stay fresh
             chain.move_prices(stop)

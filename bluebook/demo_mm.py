@@ -4,7 +4,7 @@
   is credited in development mode), waits until the engine has credited it, then logs in on the
   WebSocket with cancel-on-disconnect and, every ``every_s`` seconds, replaces its quotes on every
   symbol with one ``batch`` frame: per symbol a ``cancel_all``, a post-only bid and a post-only
-  ask a few basis points around the symbol's reference (``GET /v1/sessions``), inside the band.
+  ask a few basis points around the symbol's reference (``GET /v1/sessions``), inside its band.
   Without a reference it quotes around the last trade, else the book's mid, else its own last
   mid, else the development price of the built-in markets. Sizes are a few whole tokens, far
   below the smallest session size cap (25% of a symbol's maximum quantity).
@@ -215,7 +215,8 @@ class Maker(Bot):
             if view.get("halted"):
                 continue
             if "reference" in view:
-                mid, band = view["reference"], (view["band"][0], view["band"][1])
+                low, high = (self.ticks(symbol, price) for price in view["band"])
+                mid, band = self.ticks(symbol, view["reference"]), (low, high)
             else:
                 if tickers is None:
                     tickers = {t["symbol"]: t for t in self.public.get("/v1/ticker")}
@@ -254,9 +255,12 @@ class Maker(Bot):
             return self.mids[symbol]
         else:
             price = development_price(self.symbols[symbol])
-        if price is None:
-            return None
-        return int((price / Decimal(self.symbols[symbol]["tick"])).to_integral_value(ROUND_HALF_EVEN))
+        return None if price is None else self.ticks(symbol, price)
+
+    def ticks(self, symbol: str, price: Decimal | str) -> int:
+        """``price`` in the symbol's ticks, to the nearest."""
+        ticks = Decimal(price) / Decimal(self.symbols[symbol]["tick"])
+        return int(ticks.to_integral_value(ROUND_HALF_EVEN))
 
 
 class Taker(Bot):

@@ -3,8 +3,10 @@
 ``ReferencePump.start`` submits the session table (the NYSE calendar from ``bluebook.calendar``,
 or one session pinned for all time, as ``--session regular`` asks for tests and demos), then
 every ``every_s`` seconds polls its feed and submits each symbol's reference (``SetReference``,
-in ticks, rounded to the nearest tick) whose inputs are known. References reach the engine only
-as journaled commands, so a replay sees exactly the prices the original run saw.
+in ticks, rounded to the nearest tick) whose inputs are known. Prices an operator set on
+``manual`` (a ``ManualFeed``) win over the feed's for their underlyings while they stand.
+References reach the engine only as journaled commands, so a replay sees exactly the prices the
+original run saw.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Protocol
 
 from bluebook.calendar import session_table
-from bluebook.reference import Quote, symbol_reference
+from bluebook.reference import USD, ManualFeed, Quote, symbol_reference
 from matcher.commands import SetReference, SetSessions
 from matcher.config import MarketConfig
 from matcher.sessions import Session, SessionTable
@@ -61,7 +63,9 @@ class ReferencePump:
         self.submit = submit
         self.session = session
         self.every_s = every_s
-        self.latest: dict[str, Quote] = {}
+        self.manual = ManualFeed(name for name in underlyings.values() if name != USD)
+        #: The feed's latest quote per underlying (what an operator's price hands back to).
+        self.from_feed: dict[str, Quote] = {}
         self.last_error: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="references", daemon=True)
@@ -94,10 +98,11 @@ class ReferencePump:
     def pump(self) -> None:
         """Poll the feed once and submit every symbol's reference that can be computed."""
         for quote in self.feed.poll():
-            self.latest[quote.underlying] = quote
+            self.from_feed[quote.underlying] = quote
+        latest = {**self.from_feed, **{quote.underlying: quote for quote in self.manual.poll()}}
         commands = []
         for symbol in self.config.symbols:
-            reference = symbol_reference(self.config, self.underlyings, self.latest, symbol.name)
+            reference = symbol_reference(self.config, self.underlyings, latest, symbol.name)
             if reference is None:
                 continue
             quote_decimals = self.config.asset(symbol.quote).engine_decimals

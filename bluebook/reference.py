@@ -11,7 +11,8 @@ replay sees the same prices; this module is the shell side that observes them.
 Feeds:
 
 - ``StaticFeed``: fixed prices stamped with the current time (development without a chain);
-- ``ManualFeed``: prices an operator sets (``bluebook ref set``, an admin route);
+- ``ManualFeed``: prices an operator sets and clears (``bluebook ref``, an admin route), which
+  override the feed while they stand;
 - ``CsvFeed``: a recorded series replayed by time (tests, backtests);
 - ``AggregatorFeed``: Chainlink ``AggregatorV3Interface`` contracts read with web3
   (``latestRoundData``, ``decimals``); a quote per new round, timed by the round's ``updatedAt``.
@@ -95,26 +96,48 @@ class StaticFeed:
 
 
 class ManualFeed:
-    """Prices an operator sets; each ``set`` is delivered once by the next ``poll``."""
+    """Prices an operator sets (``bluebook ref set``, ``POST /v1/admin/references``): each holds
+    until it is replaced or cleared, and every poll delivers it stamped with the clock's time, as
+    the operator vouches for it for as long as it stands. The pump lets these win over its feed,
+    so an operator can stand in for a feed that is down or wrong, and clearing hands the
+    underlying back to the feed."""
 
-    def __init__(self, clock: Callable[[], int] = time.time_ns) -> None:
+    def __init__(self, underlyings: Iterable[str] = (), clock: Callable[[], int] = time.time_ns) -> None:
+        #: The underlyings a price may be set for (any, when empty).
+        self.underlyings = frozenset(underlyings)
         self.clock = clock
-        self._pending: list[Quote] = []
+        self._prices: dict[str, tuple[Decimal, str]] = {}
         self._lock = threading.Lock()
 
     def set(self, underlying: str, price: Decimal | str, status: str = "open") -> Quote:
-        value = Decimal(str(price))
+        if self.underlyings and underlying not in self.underlyings:
+            known = ", ".join(sorted(self.underlyings))
+            raise ValueError(f"unknown underlying {underlying[:20]!r}; the references are of {known}")
+        try:
+            value = Decimal(str(price))
+        except ArithmeticError:
+            value = Decimal("NaN")
         if not value.is_finite() or value <= 0:
-            raise ValueError(f"a reference price must be a positive number, not {price!r}")
-        quote = Quote(underlying, value, self.clock(), "manual", status)
+            raise ValueError(f"a reference price must be a positive number, not {str(price)[:40]!r}")
         with self._lock:
-            self._pending.append(quote)
-        return quote
+            self._prices[underlying] = (value, status)
+        return Quote(underlying, value, self.clock(), "manual", status)
+
+    def standing(self) -> dict[str, tuple[Decimal, str]]:
+        """Every price set and not cleared: underlying -> (price, status)."""
+        with self._lock:
+            return dict(self._prices)
+
+    def clear(self, underlying: str) -> bool:
+        """Hand ``underlying`` back to the feed; False when no price was set for it."""
+        with self._lock:
+            return self._prices.pop(underlying, None) is not None
 
     def poll(self) -> list[Quote]:
+        now = self.clock()
         with self._lock:
-            pending, self._pending = self._pending, []
-        return pending
+            prices = sorted(self._prices.items())
+        return [Quote(name, price, now, "manual", status) for name, (price, status) in prices]
 
 
 class CsvFeed:

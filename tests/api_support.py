@@ -14,8 +14,11 @@ from api.app import ROUTE_WEIGHTS
 from api.ratelimit import Limit, RateLimitPolicy
 from api.signing import sign_request
 from bluebook.accounts import create_key, credit
+from bluebook.gating_feed import ReferencePump, pinned, sessions_command
 from bluebook.markets import default_markets
+from bluebook.reference import StaticFeed, default_references
 from bluebook.server import ApiServer, ApiSettings
+from matcher.sessions import Session
 
 CONFIG = default_markets()
 SYMBOL = "TSLAx-USDC"
@@ -82,3 +85,20 @@ def funded_client(server: ApiServer, address: str, scopes: str = "read,trade,wit
     for asset, amount in (("USDC", "1000000"), ("TSLAx", "1000")):
         credit(CONFIG, server.data_dir, address, asset, amount, True, None)
     return Client(server.url, issued["api_key"], issued["secret"], account_id=issued["account_id"])
+
+
+def start_gating(server: ApiServer, session: Session) -> ReferencePump:
+    """Market-hours gating on ``server``: ``session`` pinned for all time, the development
+    references fed every second (the pump is stopped by the caller)."""
+    assert server.node is not None and server.services is not None
+    underlyings, prices = default_references()
+    pump = ReferencePump(CONFIG, underlyings, StaticFeed(prices), server.node.submit, session=session)
+    pump.start()
+    server.services.references = pump.manual  # as ``bluebook run`` does
+    return pump
+
+
+def pin_session(server: ApiServer, session: Session) -> None:
+    """Switch a gated server to ``session`` for all time (a sequenced command, as the pump sends)."""
+    assert server.node is not None
+    server.node.submit([tuple(sessions_command(pinned(session)))]).result(30)

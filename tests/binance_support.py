@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import ccxt
 import ccxt.pro
@@ -47,10 +48,15 @@ def binance_request(
     at_ms: int | None = None,
     body: bool = False,
 ) -> httpx.Response:
-    """A request signed the Binance way: ``timestamp`` added, HMAC of the query (or form body)."""
+    """A request signed the Binance way: ``timestamp`` added, then the HMAC hex of the query (or form
+    body), or for a client with an Ed25519 key its base64 signature, percent-encoded."""
     query = urlencode({**params, "timestamp": at_ms if at_ms is not None else now_ms()})
-    key = (secret if secret is not None else client.secret or "").encode()
-    signed = f"{query}&signature={hmac.new(key, query.encode(), hashlib.sha256).hexdigest()}"
+    if client.private_key is not None:
+        signature = quote(base64.b64encode(client.private_key.sign(query.encode())).decode(), safe="")
+    else:
+        key = (secret if secret is not None else client.secret or "").encode()
+        signature = hmac.new(key, query.encode(), hashlib.sha256).hexdigest()
+    signed = f"{query}&signature={signature}"
     headers = {"X-MBX-APIKEY": client.key}
     if body:
         headers["Content-Type"] = "application/x-www-form-urlencoded"

@@ -10,7 +10,8 @@ import ccxt
 import pytest
 
 from bluebook.server import ApiServer
-from tests.api_support import funded_client, start_server
+from matcher.sessions import Session
+from tests.api_support import funded_client, pin_session, start_gating, start_server
 from tests.binance_support import UNIFIED, ccxt_client
 
 MAKER = "0x00000000000000000000000000000000000000c1"
@@ -20,7 +21,9 @@ TAKER = "0x00000000000000000000000000000000000000d2"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     server = start_server(Path(tmp_path_factory.mktemp("binance-ccxt")))
+    gating = start_gating(server, Session.REGULAR)  # market orders need the regular session
     yield server
+    gating.stop()
     server.stop()
 
 
@@ -70,7 +73,6 @@ def test_orders_trades_and_market_data_through_ccxt(
     book = maker.fetch_order_book(UNIFIED)
     assert book["bids"] == [[249.0, 1.0]] and book["asks"] == [[250.0, 2.0]] and book["nonce"] > 0
 
-    # Session gating is not built yet: market orders are taken at any time (later: pinned to regular).
     bought = taker.create_order(UNIFIED, "market", "buy", 0.5)
     assert (bought["status"], bought["filled"], bought["cost"], bought["average"]) == (
         "closed",
@@ -149,3 +151,41 @@ def test_post_only_and_cancel_all(server: ApiServer, maker: ccxt.binance, taker:
         ("sell", 260.0, "canceled"),
     ]
     assert maker.fetch_open_orders(UNIFIED) == []
+
+
+def test_market_orders_follow_the_session(
+    server: ApiServer, maker: ccxt.binance, taker: ccxt.binance
+) -> None:
+    """Outside regular hours a market order is refused and limit orders still trade; on a
+    weekend the symbol shows BREAK; back in regular hours market orders are taken again."""
+    maker.load_markets()
+    maker.cancel_all_orders(UNIFIED)
+    maker.create_order(UNIFIED, "limit", "sell", 1, 251)
+    try:
+        pin_session(server, Session.OVERNIGHT)
+        with pytest.raises(ccxt.BadRequest, match="not possible in this trading phase"):
+            taker.create_order(UNIFIED, "market", "buy", 0.1)
+        with pytest.raises(ccxt.InvalidOrder, match="PERCENT_PRICE_BY_SIDE"):  # 10% around 250: 275 at most
+            taker.create_order(UNIFIED, "limit", "buy", 0.1, 276)
+        overnight = taker.create_order(UNIFIED, "limit", "buy", 0.1, 251)
+        assert (overnight["status"], overnight["filled"]) == ("closed", 0.1)
+        pin_session(server, Session.CLOSED)
+        assert _status_soon(taker, "BREAK")
+    finally:
+        pin_session(server, Session.REGULAR)
+    assert _status_soon(taker, "TRADING")
+    bought = taker.create_order(UNIFIED, "market", "buy", 0.1)
+    assert (bought["status"], bought["filled"], bought["average"]) == ("closed", 0.1, 251.0)
+    maker.cancel_all_orders(UNIFIED)
+
+
+def _status_soon(client: ccxt.binance, status: str) -> bool:
+    """Whether exchangeInfo shows ``status`` for the symbol within a few seconds (the API reads
+    each symbol's session from the engine once a second)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        info = client.publicGetExchangeInfo({"symbol": "TSLAXUSDC"})
+        if info["symbols"][0]["status"] == status:
+            return True
+        time.sleep(0.2)
+    return False

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from api.app import ROUTE_WEIGHTS
 from api.ratelimit import Limit, RateLimitPolicy
@@ -60,6 +61,29 @@ def test_signatures_keys_and_timestamps_get_binance_codes(server: ApiServer, tra
         assert (response.status_code, response.json()["code"]) == (status, code), response.text
     wide = binance_request(trader, "GET", "/api/v3/account", {"recvWindow": "60000"}, at_ms=now_ms() - 30_000)
     assert wide.status_code == 200  # a 60 s window admits a 30 s old request
+
+
+def test_an_ed25519_key_signs_the_binance_way(server: ApiServer, trader: Client) -> None:
+    """The same Ed25519 keys as ``/v1``: the base64 signature of the query, percent-encoded."""
+    assert server.services is not None
+    private = Ed25519PrivateKey.generate()
+    info = server.services.keys.register_ed25519_key(
+        TRADER, private.public_key().public_bytes_raw(), "read,trade"
+    )
+    signer = Client(server.url, info.key_id, private_key=private)
+    account = binance_request(signer, "GET", "/api/v3/account", {"omitZeroBalances": "true"})
+    assert account.status_code == 200, account.text
+    assert {b["asset"]: b["free"] for b in account.json()["balances"]} == {"TSLAX": "1000", "USDC": "1000000"}
+    placed = order(signer, price="201", newClientOrderId="ed25519-signed")
+    assert (placed["clientOrderId"], placed["status"]) == ("ed25519-signed", "NEW")
+    impostor = Client(server.url, info.key_id, private_key=Ed25519PrivateKey.generate())
+    refused = binance_request(impostor, "GET", "/api/v3/account", {})
+    assert (refused.status_code, refused.json()["code"]) == (400, -1022)
+    garbled = signer.http.get(
+        f"/api/v3/account?timestamp={now_ms()}&signature=%%%", headers={"X-MBX-APIKEY": info.key_id}
+    )
+    assert (garbled.status_code, garbled.json()["code"]) == (400, -1022)
+    binance_request(signer, "DELETE", "/api/v3/openOrders", {"symbol": SYMBOL})
 
 
 def test_order_rules_answer_with_binance_codes(server: ApiServer, trader: Client) -> None:

@@ -48,10 +48,13 @@ def test_the_static_feed_stamps_every_poll_with_the_clock() -> None:
     assert {q.source_ns for q in feed.poll()} == {10} and {q.source_ns for q in feed.poll()} == {20}
 
 
-def test_the_manual_feed_delivers_each_setting_once_and_refuses_nonsense() -> None:
-    feed = ManualFeed(clock=lambda: 5)
+def test_a_manual_price_stands_until_cleared_and_nonsense_is_refused() -> None:
+    times = iter([5, 6, 7, 8])
+    feed = ManualFeed(clock=lambda: next(times))
     feed.set("TSLA", "251.5")
-    assert feed.poll() == [Quote("TSLA", Decimal("251.5"), 5, "manual")] and feed.poll() == []
+    assert feed.poll() == [Quote("TSLA", Decimal("251.5"), 6, "manual")]
+    assert feed.poll() == [Quote("TSLA", Decimal("251.5"), 7, "manual")]  # vouched for at each poll
+    assert feed.clear("TSLA") and not feed.clear("TSLA") and feed.poll() == []
     for bad in ("0", "-1", "NaN", "abc"):
         with pytest.raises((ValueError, ArithmeticError)):
             feed.set("TSLA", bad)

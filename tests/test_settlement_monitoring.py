@@ -15,10 +15,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine
 
 from bluebook.server import ApiServer, ApiSettings
+from matcher.sessions import Session
 from settlement.batches import create_batch
 from settlement.devchain import DevVault
 from settlement.monitor import ChainMonitor
 from store.migrate import upgrade
+from tests.api_support import start_gating
 from tests.browser import dashboard, screenshot
 from tests.chain import Odd
 from tests.settling import CONFIG, Exchange
@@ -115,14 +117,22 @@ def test_metrics_expose_the_settlement_figures_in_prometheus_text(server: ApiSer
     print(f"\n/metrics: {len(samples)} samples, {len(response.content)} bytes")
 
 
-def test_the_dashboard_shows_the_batches_in_headless_chromium(server: ApiServer) -> None:
-    with dashboard(server.url) as (page, requested):
-        page.wait_for_selector('#batches tbody tr[data-batch-id="1"]', timeout=10_000)
-        assert page.locator('#batches tbody tr[data-batch-id="1"] td').first.inner_text() == "#1"
-        page.locator('#batches tbody tr[data-batch-id="1"]').click()
-        page.wait_for_function("document.getElementById('detail').textContent.includes('transactions')")
-        header = page.eval_on_selector("header", "e => getComputedStyle(e).backgroundColor")
-        saved = screenshot(page, "dashboard.png")
+def test_the_dashboard_shows_the_batches_and_sessions_in_headless_chromium(server: ApiServer) -> None:
+    gating = start_gating(server, Session.REGULAR)
+    try:
+        with dashboard(server.url) as (page, requested):
+            page.wait_for_selector('#batches tbody tr[data-batch-id="1"]', timeout=10_000)
+            assert page.locator('#batches tbody tr[data-batch-id="1"] td').first.inner_text() == "#1"
+            page.locator('#batches tbody tr[data-batch-id="1"]').click()
+            page.wait_for_function("document.getElementById('detail').textContent.includes('transactions')")
+            tesla = '#tickers tbody tr[data-symbol="TSLAx-USDC"] td'
+            page.wait_for_function(f"document.querySelector('{tesla}:nth-child(3)')?.textContent === '250'")
+            shown = page.locator(tesla).all_inner_texts()[:4]
+            header = page.eval_on_selector("header", "e => getComputedStyle(e).backgroundColor")
+            saved = screenshot(page, "dashboard.png")
+    finally:
+        gating.stop()
+    assert shown == ["TSLAx-USDC", "regular", "250", "237.5 – 262.5"]  # 5% around 250 (tier 1)
     assert header == "rgb(35, 84, 230)"  # #2354E6
     assert requested and all(url.startswith(server.url) for url in requested), requested
     print(f"\ndashboard screenshot: {saved} ({len(requested)} requests, all local)")

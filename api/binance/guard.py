@@ -5,9 +5,10 @@
 - A signed request (``SIGNED``) carries ``timestamp`` (ms), optional ``recvWindow`` (ms, at most
   60000, 5000 when absent) and ``signature``: the lowercase hex HMAC-SHA256, under the key's
   secret (the same keys as ``/v1``), of the query string followed directly by the body, both as
-  sent, with the ``signature`` pair taken out. The key id travels in ``X-MBX-APIKEY``. Checks
-  run: key header (-2014), timestamp present (-1102), window (-1131), freshness (-1021), key known
-  (-2015), signature (-1022; Ed25519 keys are not accepted here), revoked, IP, scope (-2015).
+  sent, with the ``signature`` pair taken out; for an Ed25519 key, as Binance does, the base64
+  Ed25519 signature of those same bytes (percent-encoded in the request). The key id travels in
+  ``X-MBX-APIKEY``. Checks run: key header (-2014), timestamp present (-1102), window (-1131),
+  freshness (-1021), key known (-2015), signature (-1022), revoked, IP, scope (-2015).
 - A ``USER_STREAM`` request (listen keys) needs only a valid ``X-MBX-APIKEY``.
 - Every request is charged its route weight by the shared ``RateLimiter`` (to the IP, and to the
   key when signed); a refusal is -1003 with 429 (418 while banned) and ``Retry-After``.
@@ -18,9 +19,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 from fastapi import Request
 
@@ -35,6 +38,7 @@ from api.signing import (
     DEFAULT_RECV_WINDOW_MS,
     MAX_RECV_WINDOW_MS,
     check_freshness,
+    verify_ed25519,
     verify_hmac,
 )
 
@@ -134,8 +138,7 @@ class Guard:
         if credential is None:
             raise BinanceError(Code.REJECTED_MBX_KEY)
         payload, signature = signed_payload(request.scope.get("query_string", b""), await request.body())
-        secret = credential.hmac_secret
-        if signature is None or secret is None or not verify_hmac(secret, payload, signature):
+        if signature is None or not _signature_matches(credential, payload, signature):
             raise BinanceError(Code.INVALID_SIGNATURE)
         if not self._allowed(credential, request, scope):
             raise BinanceError(Code.REJECTED_MBX_KEY)
@@ -158,6 +161,18 @@ class Guard:
             decision.raise_if_refused()
         except ApiError as error:
             raise translate(error) from None
+
+
+def _signature_matches(credential: Credential, payload: bytes, signature: str) -> bool:
+    if credential.hmac_secret is not None:
+        return verify_hmac(credential.hmac_secret, payload, signature)
+    if credential.ed25519_public_key is None:
+        return False
+    try:
+        raw = base64.b64decode(unquote_plus(signature), validate=True)
+    except (ValueError, binascii.Error):
+        return False
+    return verify_ed25519(credential.ed25519_public_key, payload, raw)
 
 
 async def params_of(request: Request) -> dict[str, str]:

@@ -3,8 +3,9 @@ klines and the tickers, read from ``api.marketdata`` (never from the engine).
 
 - ``depth``'s ``lastUpdateId`` is the symbol's own change counter (``SymbolData.version``), the
   number the ``@depth`` streams' ``U``/``u`` continue, so a local book chains exactly.
-- A symbol's status is TRADING, BREAK or HALT from its session and halt state (``public.session_of``);
-  market-hours gating is not built yet, so today every symbol is TRADING.
+- A symbol's status is TRADING, BREAK or HALT from its session and halt state (``session_of``):
+  HALT while halted, BREAK on weekends and holidays (limit orders still trade, inside the closed
+  session's band), TRADING otherwise; without gating every symbol is TRADING.
 - Trades, klines and tickers cover the time since the server started (market data is in memory).
   Each trade is its own aggregate in ``aggTrades``; klines' taker-buy volumes are not kept (``"0"``).
 """

@@ -100,9 +100,21 @@ function drawBatches(batches) {
   });
 }
 
-function drawMarket(tickers, depth) {
+function sessionText(s) {
+  if (!s) return "";
+  if (s.gating === "not_configured") return "not gated";
+  return s.halted ? `${s.session} · halted: ${s.reason || "?"}` : s.session;
+}
+
+function drawMarket(tickers, sessions, depth) {
+  const bySymbol = Object.fromEntries(sessions.map((s) => [s.symbol, s]));
   fill("tickers", tickers, (row, t) => {
+    const s = bySymbol[t.symbol];
+    row.dataset.symbol = t.symbol;
     cell(row, t.symbol);
+    cell(row, sessionText(s), s && s.halted ? "bad" : "");
+    cell(row, s && s.reference);
+    cell(row, s && s.band ? `${s.band[0]} – ${s.band[1]}` : "");
     cell(row, t.last);
     cell(row, t.best_bid);
     cell(row, t.best_ask);
@@ -130,11 +142,12 @@ function report(error) {
 }
 
 async function refresh() {
-  const [status, batches, health, tickers] = await Promise.all([
+  const [status, batches, health, tickers, sessions] = await Promise.all([
     get("/v1/settlement/status"),
     get("/v1/settlement/batches?limit=20"),
     get("/v1/health"),
     get("/v1/ticker"),
+    get("/v1/sessions"),
   ]);
   const symbol = $("symbol").value || (tickers[0] && tickers[0].symbol);
   const depth = symbol ? await get(`/v1/depth?symbol=${encodeURIComponent(symbol)}&limit=10`) : null;
@@ -142,7 +155,7 @@ async function refresh() {
   drawTiles(status);
   drawReconciliation(status);
   drawBatches(batches);
-  drawMarket(tickers, depth);
+  drawMarket(tickers, sessions, depth);
   $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
 }
 
