@@ -4,11 +4,13 @@
 matching engine on the default markets, recovered from its data directory (newest snapshot +
 journal), with its SQL store (SQLite in the data directory unless ``--db-url`` says otherwise;
 migrated at start, then kept up by the projector), periodic snapshots, the REST API on
-127.0.0.1:8000, and a small demo flow that prints each acknowledged command. On a clean stop it
-writes a snapshot. ``bluebook api`` is the same without the demo, in production mode unless
-``--dev``; ``bluebook accounts`` issues keys and development credits (``bluebook.accounts``);
-``bluebook ref`` sets and clears an operator's reference prices on a running server.
-``bluebook settle`` runs the settlement worker, a separate process (``settlement.worker``).
+127.0.0.1:8000, and the demo market (``bluebook.demo_mm``: a market maker and a taker trading
+through the public API, printing each acknowledged order). On a clean stop it writes a snapshot.
+``bluebook api`` is the same without the demo, in production mode unless ``--dev``; ``bluebook
+demo-mm`` runs the demo market against a server already running. ``bluebook accounts`` issues
+keys and development credits (``bluebook.accounts``); ``bluebook ref`` sets and clears an
+operator's reference prices on a running server. ``bluebook settle`` runs the settlement worker,
+a separate process (``settlement.worker``).
 """
 
 from __future__ import annotations
@@ -31,10 +33,10 @@ from pydantic import ValidationError
 from sqlalchemy.exc import NoResultFound
 
 from bluebook.accounts import CommandFailed, create_key, credit
-from bluebook.datadir import DataDirBusy
-from bluebook.demo import DemoFlow
+from bluebook.datadir import DataDirBusy, running_server
+from bluebook.demo_mm import DemoMarket, Funder, chain_funder, credit_funder
 from bluebook.gating_feed import Feed, ReferencePump
-from bluebook.localchain import CONFIRMATIONS, LocalChain
+from bluebook.localchain import CONFIRMATIONS, LocalChain, running_chain
 from bluebook.markets import default_markets, load_markets
 from bluebook.operator import reference
 from bluebook.projector import rebuild_store
@@ -57,8 +59,8 @@ from store.migrate import upgrade
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bluebook", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="start the system in development mode (engine, API, demo flow)")
-    run.add_argument("--no-demo", dest="demo", action="store_false", help="no demo order flow")
+    run = commands.add_parser("run", help="start the system in development mode (engine, API, demo market)")
+    run.add_argument("--no-demo", dest="demo", action="store_false", help="no demo market")
     run.add_argument("--no-chain", dest="chain", action="store_false", help="no local chain or settlement")
     run.add_argument("--no-gating", dest="gating", action="store_false", help="no market-hours gating")
     run.set_defaults(dev=True)
@@ -84,6 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     alerts.add_argument("--data-dir", type=Path)
     alerts.add_argument("--db-url", help="SQLAlchemy URL (default: an SQLite file in the data directory)")
     alerts.add_argument("--release", type=int, metavar="ID", help="resolve alert ID (a held item is retried)")
+    demo = commands.add_parser("demo-mm", help="the demo market maker (and taker) on a running server's API")
+    demo.add_argument("--data-dir", type=Path, help="the running server's data directory (keys, chain)")
+    demo.add_argument("--api", help="the API's URL (default: the server running on the data directory)")
+    demo.add_argument("--no-taker", dest="taker", action="store_false", help="the market maker alone")
+    demo.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
     markets = commands.add_parser("markets", help="print the configured markets")
     markets.add_argument("--markets", type=Path, help="a markets TOML file instead of the built-in one")
     api = commands.add_parser("api", help="start the engine and the REST API (no chain needed)")
@@ -164,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "settle":
         return _settle(config, args)
+    if args.command == "demo-mm":
+        return _demo_mm(config, args)
     if args.command == "markets":
         for symbol in config.symbols:
             print(json.dumps({"symbol": symbol.name, **_describe(config, symbol.name)}))
@@ -203,7 +212,7 @@ def _serve(config: MarketConfig, args: argparse.Namespace, *, demo: bool = False
         return 1
     node, database = server.node, server.database
     assert node is not None and database is not None
-    watcher, flow, pump = None, None, None
+    watcher, market, pump = None, None, None
     try:
         if chain is not None:
             deployment = chain.start()
@@ -241,17 +250,21 @@ def _serve(config: MarketConfig, args: argparse.Namespace, *, demo: bool = False
             node.add_health("reference_feeds", pump.health)
         if chain is not None:  # the development aggregators move, so references stay fresh
             chain.move_prices(stop)
-        flow = DemoFlow(node, config, chain=chain, database=database) if demo else None
-        if flow is not None:
-            flow.start()
+        if demo:
+            fund = credit_funder(config, args.data_dir)
+            if chain is not None:
+                assert chain.w3 is not None and chain.deployment is not None
+                fund = chain_funder(chain.w3, chain.deployment, config)
+            market = DemoMarket(url, args.data_dir, fund)
+            market.start()
         mode = "development (credits allowed)" if args.dev else "production"
         print(f"bluebook: engine at seq {node.sequencer_seq()}; API on {url}/v1 ({mode}), "
               f"dashboard at {url}/, OpenAPI at {url}/docs; Ctrl-C stops", file=sys.stderr)  # fmt: skip
         while not stop.wait(0.5) and server.running():
             pass
     finally:
-        if flow is not None:
-            flow.stop()
+        if market is not None:
+            market.stop()
         if pump is not None:
             pump.stop()
         if watcher is not None:
@@ -262,6 +275,32 @@ def _serve(config: MarketConfig, args: argparse.Namespace, *, demo: bool = False
     failed = node.failure is not None
     print(f"bluebook: stopped at seq {node.sequencer_seq()}: {json.dumps(node.health())}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _demo_mm(config: MarketConfig, args: argparse.Namespace) -> int:
+    """Run the demo market against the server on ``args.data_dir`` until Ctrl-C or SIGTERM: it
+    deposits on that server's local chain if one runs, else takes development credits."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        server = running_server(args.data_dir)
+    except DataDirBusy as error:
+        server, reason = None, str(error)
+    else:
+        reason = f"no server runs on {args.data_dir}"
+    if server is None:
+        print(f"bluebook demo-mm: {reason} (start one with bluebook run --no-demo)", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    found = running_chain(args.data_dir)
+    fund: Funder = chain_funder(*found, config) if found is not None else credit_funder(config, args.data_dir)
+    market = DemoMarket(args.api or server.url, args.data_dir, fund, taker=args.taker)
+    market.start()
+    print(f"bluebook demo-mm: trading on {args.api or server.url}; Ctrl-C stops", file=sys.stderr)
+    stop.wait()
+    market.stop()
+    return 0
 
 
 def _with_settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -37,7 +38,7 @@ from web3.contract import Contract
 from matcher.config import MarketConfig
 from settlement.anvil import Anvil, rpc
 from settlement.chain import at, connect, deploy, send
-from settlement.devchain import deploy_dev_vault
+from settlement.devchain import FUND_GAS, deploy_dev_vault
 from settlement.layout import VaultLayout
 
 log = logging.getLogger(__name__)
@@ -123,22 +124,6 @@ class LocalChain:
         assert self.w3 is not None and self.deployment is not None
         return at(self.w3, "Settlement", self.deployment.vault)
 
-    def wallet(self, index: int) -> str:
-        """Anvil's development account ``index`` (unlocked: the node signs for it)."""
-        assert self.w3 is not None
-        return str(self.w3.eth.accounts[index])
-
-    def fund(self, owner: str, asset: str, amount: int) -> None:
-        """Mint ``amount`` engine units of ``asset`` to ``owner`` and deposit them to the vault, as
-        a user would (the deposit watcher then credits the engine)."""
-        assert self.w3 is not None and self.deployment is not None
-        token = at(self.w3, "DevToken", self.deployment.tokens[asset])
-        units = amount * self.config.asset(asset).chain_factor
-        vault = self.vault()
-        send(token.functions.mint(owner, units), owner)
-        send(token.functions.approve(vault.address, units), owner)
-        send(vault.functions.deposit(VaultLayout.of(self.config).asset_ids[asset], units), owner)
-
     def move_prices(self, stop: threading.Event, every_s: float = 5.0, seed: int = 11) -> threading.Thread:
         """Start a thread that posts a new answer to every development aggregator every
         ``every_s`` seconds, a small random walk (at most 0.1% a step) from the last one, so the
@@ -153,7 +138,7 @@ class LocalChain:
         def run() -> None:
             while not stop.wait(every_s):
                 try:
-                    for feed in feeds:
+                    for feed in feeds.values():
                         last = feed.functions.latestRoundData().call()[1]
                         send(feed.functions.post(last + last * steps.randint(-10, 10) // 10_000, 0), admin)
                 except Exception as error:  # the chain stopping under it ends the demo feed quietly
@@ -211,6 +196,37 @@ class LocalChain:
         deployment = Deployment(dev.vault.address, {n: t.address for n, t in dev.tokens.items()}, aggregators)
         record.write_text(json.dumps(asdict(deployment), indent=2))
         return deployment
+
+
+def running_chain(data_dir: Path) -> tuple[Web3, Deployment] | None:
+    """The chain a ``bluebook run`` on ``data_dir`` runs (its Anvil alive) and its deployment."""
+    anvil = _recorded(data_dir / "chain" / "anvil.json", "anvil")
+    record = data_dir / "chain" / "deployment.json"
+    if anvil is None or not record.exists():
+        return None
+    return connect(anvil[1]), Deployment(**json.loads(record.read_text()))
+
+
+def deposit(
+    w3: Web3, deployment: Deployment, config: MarketConfig, owner: str, amounts: Mapping[str, Decimal]
+) -> None:
+    """Mint each asset's amount (whole tokens) to ``owner``, approve the vault for it and deposit
+    it, as a user would (the deposit watcher then credits the engine). ``owner`` must be an
+    account the node signs for. Every transaction is sent at once, with its gas given so that none
+    is estimated against a state its predecessors have not made yet (an account's transactions
+    are mined in nonce order), then each receipt is awaited; a failed one raises."""
+    vault = at(w3, "Settlement", deployment.vault)
+    asset_ids = VaultLayout.of(config).asset_ids
+    sent = []
+    for asset, whole in amounts.items():
+        token = at(w3, "DevToken", deployment.tokens[asset])
+        units = int(whole.scaleb(config.asset(asset).chain_decimals))
+        for call in (token.functions.mint(owner, units), token.functions.approve(vault.address, units),
+                     vault.functions.deposit(asset_ids[asset], units)):  # fmt: skip
+            sent.append((asset, call.transact({"from": owner, "gas": FUND_GAS})))
+    for asset, tx_hash in sent:
+        if w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)["status"] != 1:
+            raise RuntimeError(f"chain: funding {owner} with {asset} failed in {tx_hash.hex()}")
 
 
 def _record(path: Path, pid: int, url: str) -> None:

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Debian's Chromium for the dashboard's browser test (tests/test_dashboard.py drives it through
+# Debian's Chromium for the dashboard's browser test (tests/browser.py drives it through
 # Playwright's driver; Playwright's own browser download is never used). Installs only if missing.
 set -eu
 BROWSER=/usr/bin/chromium

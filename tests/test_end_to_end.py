@@ -1,7 +1,8 @@
 """End to end through real processes, as ``make run`` starts them: two users deposit on chain,
 trade over REST and WebSocket, see their fills final on chain, withdraw back to their wallets;
 then the engine and the settlement worker are killed with SIGKILL mid-flow (the chain keeps
-running) and ``bluebook run`` again loses nothing and settles nothing twice."""
+running) and ``bluebook run`` again loses nothing and settles nothing twice; the dashboard, in
+headless Chromium, shows the batches that settled them."""
 
 from __future__ import annotations
 
@@ -17,14 +18,14 @@ import httpx
 from websockets.sync.client import connect as websocket
 
 from api.signing import canonical_payload, hmac_hex, sign_request
+from bluebook.localchain import Deployment, deposit
 from bluebook.markets import default_markets
-from settlement.chain import at, connect, send, view
-from settlement.layout import VaultLayout
+from settlement.chain import at, connect, view
+from tests.browser import dashboard, screenshot
 from tests.test_localchain import ready_lines, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = default_markets()
-LAYOUT = VaultLayout.of(CONFIG)
 
 
 def run(data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -69,15 +70,6 @@ class User:
         return Decimal(found[0]["available"]) if found else Decimal(0)
 
 
-def deposit(w3, deployment: dict, wallet: str, asset: str, whole: int) -> None:  # noqa: ANN001
-    token = at(w3, "DevToken", deployment["tokens"][asset])
-    vault = at(w3, "Settlement", deployment["vault"])
-    units = whole * 10 ** CONFIG.asset(asset).chain_decimals
-    send(token.functions.mint(wallet, units), wallet)
-    send(token.functions.approve(vault.address, units), wallet)
-    send(vault.functions.deposit(LAYOUT.asset_ids[asset], units), wallet)
-
-
 def wait_for(condition, what: str, timeout: float = 60) -> None:  # noqa: ANN001
     deadline = time.monotonic() + timeout
     while not condition():
@@ -94,8 +86,8 @@ def test_deposit_trade_settle_withdraw_then_kill_9_and_resume(tmp_path: Path) ->
         buyer_wallet, seller_wallet = w3.eth.accounts[5], w3.eth.accounts[6]
         buyer = User(api, data_dir, buyer_wallet)
         seller = User(api, data_dir, seller_wallet)
-        deposit(w3, deployment, buyer_wallet, "USDC", 10_000)
-        deposit(w3, deployment, seller_wallet, "TSLAx", 20)
+        deposit(w3, Deployment(**deployment), CONFIG, buyer_wallet, {"USDC": Decimal(10_000)})
+        deposit(w3, Deployment(**deployment), CONFIG, seller_wallet, {"TSLAx": Decimal(20)})
         wait_for(
             lambda: buyer.balance("USDC") == 10_000 and seller.balance("TSLAx") == 20, "deposits credited"
         )
@@ -174,8 +166,14 @@ def test_deposit_trade_settle_withdraw_then_kill_9_and_resume(tmp_path: Path) ->
         batches = view(vault.functions.lastBatchId())
         finals = {f["batch_id"] for f in buyer.call("GET", "/v1/fills?symbol=TSLAx-USDC")["fills"]}
         assert max(finals) <= batches
+        with dashboard(api) as (page, _):
+            for batch_id in range(1, batches + 1):  # every batch the test made, FINAL
+                row = f'#batches tbody tr[data-batch-id="{batch_id}"]'
+                page.wait_for_selector(row, timeout=15_000)
+                assert page.locator(f"{row} td").nth(1).inner_text() == "FINAL"
+            saved = screenshot(page, "end_to_end_dashboard.png")
     finally:
         stop(process)
     print(f"\nend to end: deposit, REST and WebSocket trade, fill final in batch {fill['batch_id']}, "
           f"withdrawal paid; after kill -9 of engine and worker: 10 acked orders kept, "
-          f"{batches} batches on chain, every fill final once")  # fmt: skip
+          f"{batches} batches on chain, every fill final once; shown on the dashboard: {saved}")  # fmt: skip

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -81,8 +82,8 @@ def test_the_demo_market_settles_on_the_local_chain_and_resumes(tmp_path: Path) 
         assert health["reference_feeds"] == "ok"
         sessions = {s["symbol"]: s for s in httpx.get(f"{api}/v1/sessions", timeout=10).json()}
         tsla = sessions["TSLAx-USDC"]
-        assert tsla["session"] == "overnight" and not tsla["halted"] and tsla["reference"] > 0
-        assert tsla["band"][0] < tsla["reference"] < tsla["band"][1]
+        low, high, reference = (Decimal(price) for price in (*tsla["band"], tsla["reference"]))
+        assert tsla["session"] == "overnight" and not tsla["halted"] and 0 < low < reference < high
     finally:
         stop(process)
     trades, batches = final_trades(data_dir)

@@ -187,7 +187,7 @@ def test_matching_goes_on_while_the_database_is_down_and_the_projection_catches_
 
 
 def test_bluebook_run_survives_kill_9_and_loses_nothing_acknowledged(tmp_path: Path) -> None:
-    """The real command: ``bluebook run`` with its demo flow, SIGKILLed, then run again."""
+    """The real command: ``bluebook run`` with its demo market, SIGKILLed, then run again."""
     data_dir = tmp_path / "data"
     run = [
         sys.executable,

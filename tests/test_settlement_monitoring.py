@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import sync_playwright
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine
 
@@ -22,13 +21,10 @@ from settlement.devchain import DevVault
 from settlement.monitor import ChainMonitor
 from store.migrate import upgrade
 from tests.api_support import start_gating
+from tests.browser import dashboard, screenshot
 from tests.chain import Odd
 from tests.settling import CONFIG, Exchange
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]  # fmt: skip
-OUTPUT = Path(__file__).resolve().parent / "output"
 FILLS, BATCH_SIZE = 12, 5
 
 
@@ -122,17 +118,9 @@ def test_metrics_expose_the_settlement_figures_in_prometheus_text(server: ApiSer
 
 
 def test_the_dashboard_shows_the_batches_and_sessions_in_headless_chromium(server: ApiServer) -> None:
-    assert CHROMIUM.exists(), "run scripts/ensure-chromium.sh (make test does)"
-    OUTPUT.mkdir(exist_ok=True)
-    screenshot = OUTPUT / "dashboard.png"
-    requested: list[str] = []
     gating = start_gating(server, Session.REGULAR)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.on("request", lambda request: requested.append(request.url))
-            page.goto(server.url + "/")
+    try:
+        with dashboard(server.url) as (page, requested):
             page.wait_for_selector('#batches tbody tr[data-batch-id="1"]', timeout=10_000)
             assert page.locator('#batches tbody tr[data-batch-id="1"] td').first.inner_text() == "#1"
             page.locator('#batches tbody tr[data-batch-id="1"]').click()
@@ -141,14 +129,13 @@ def test_the_dashboard_shows_the_batches_and_sessions_in_headless_chromium(serve
             page.wait_for_function(f"document.querySelector('{tesla}:nth-child(3)')?.textContent === '250'")
             shown = page.locator(tesla).all_inner_texts()[:4]
             header = page.eval_on_selector("header", "e => getComputedStyle(e).backgroundColor")
-            page.screenshot(path=str(screenshot), full_page=True)
-        finally:
-            browser.close()
-            gating.stop()
+            saved = screenshot(page, "dashboard.png")
+    finally:
+        gating.stop()
     assert shown == ["TSLAx-USDC", "regular", "250", "237.5 – 262.5"]  # 5% around 250 (tier 1)
     assert header == "rgb(35, 84, 230)"  # #2354E6
     assert requested and all(url.startswith(server.url) for url in requested), requested
-    print(f"\ndashboard screenshot: {screenshot} ({len(requested)} requests, all local)")
+    print(f"\ndashboard screenshot: {saved} ({len(requested)} requests, all local)")
 
 
 def test_without_a_chain_a_pending_batch_shows_from_the_store_alone(tmp_path: Path) -> None:
