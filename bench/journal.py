@@ -14,11 +14,19 @@ Scenarios, in this order in one process, each printing one JSON line:
 - ``projection-sqlite``, ``projection-postgresql``: the engine's events for the stream written
   by ``store.projection.Projection`` in batches of ``PROJECTION_BATCH`` commands, each batch one
   transaction; ``rows_per_s`` (rows in the orders, history, trades, deposits and balances tables) and
-  ``trades_per_s``. PostgreSQL is the server at ``POSTGRES_URL`` (default: the local one), in a
-  schema of its own that is dropped afterwards; a line with ``error`` says if it is unreachable.
+  ``trades_per_s``. Then the same events through the node's own ``bluebook.projector.Projector``
+  (its thread, its queue, its coalescing of queued groups), offered in groups of
+  ``SUSTAINED_GROUP`` commands paced to ``SUSTAINED_TRADES_PER_S``: ``sustained_trades_per_s``
+  (what was offered), ``max_queued_groups`` (the queue's high-water mark), ``drain_s`` (from the
+  last group offered to the projection holding it) and ``kept_up`` (the queue stayed under
+  ``KEPT_UP_GROUPS`` and drained within ``KEPT_UP_DRAIN_S``: the projection keeps up with that
+  rate rather than falling further behind). PostgreSQL is the server at ``POSTGRES_URL``
+  (default: the local one), in a schema of its own that is dropped afterwards; a line with
+  ``error`` says if it is unreachable.
 
 Throughput is the fastest of ``REPEATS`` passes (each on a fresh engine and journal); ``--quick``
-runs 100,000 commands instead of 1,000,000, and fewer for ``always`` and the projections.
+runs 100,000 commands instead of 1,000,000, and fewer for ``always`` and the projections. Every
+scenario runs under the node's garbage-collector settings (``bluebook.node.tune_gc``).
 """
 
 from __future__ import annotations
@@ -43,12 +51,19 @@ FULL_PROJECTED = 300_000
 QUICK_PROJECTED = 50_000
 GROUP = 1024  # the journal's default batch_records
 PROJECTION_BATCH = 2_000
+SUSTAINED_GROUP = 256
+SUSTAINED_TRADES_PER_S = 20_000
+KEPT_UP_GROUPS = 256
+KEPT_UP_DRAIN_S = 1.0
 REPEATS = 3
 SYMBOLS, ACCOUNTS, MID = 8, 1000, 25_000
 POSTGRES_URL = os.environ.get("POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def main(*, quick: bool, seed: int) -> int:
+    from bluebook.node import tune_gc
+
+    tune_gc()  # the node's collector settings, for every scenario alike
     count = QUICK_COMMANDS if quick else FULL_COMMANDS
     deposits = _deposits()
     commands = _engine_commands(multi_symbol_stream(count, seed, SYMBOLS, ACCOUNTS, MID), deposits)
@@ -62,7 +77,7 @@ def main(*, quick: bool, seed: int) -> int:
         _report("journal-batch", lambda: _journal("batch", deposits, commands, GROUP, rate)),
         _report("journal-always", lambda: _journal("always", deposits, always, 1, rate)),
         _report("projection-sqlite", lambda: _projection(_sqlite, deposits, projected)),
-        _report("projection-postgresql", lambda: _projection(_postgres, deposits, projected)),
+        _report("projection-postgresql", lambda: _projection(_postgres, deposits, projected, sustained=True)),
     ]
     return 1 if any("error" in line for line in results) else 0
 
@@ -135,7 +150,7 @@ def _journal_pass(policy: str, deposits: list[Any], groups: list[list[Any]]) -> 
 
 
 def _projection(
-    database_in: Callable[[Path], Any], deposits: list[Any], commands: list[Any]
+    database_in: Callable[[Path], Any], deposits: list[Any], commands: list[Any], *, sustained: bool = False
 ) -> dict[str, Any]:
     from matcher.engine import Engine
     from matcher.events import FILL
@@ -160,13 +175,60 @@ def _projection(
             rows = _rows(database) - rows_before
         finally:
             _drop(database)
-    return {
+    line = {
         "commands": len(stamped),
         "rows": rows,
         "trades": trades,
         "rows_per_s": round(rows * 1e9 / elapsed),
         "trades_per_s": round(trades * 1e9 / elapsed),
         "batch_commands": PROJECTION_BATCH,
+    }
+    return {**line, **_sustained(database_in, stamped)} if sustained else line
+
+
+def _sustained(database_in: Callable[[Path], Any], stamped: list[Any]) -> dict[str, Any]:
+    """The node's projector fed at ``SUSTAINED_TRADES_PER_S`` (see the module docstring)."""
+    from bluebook.projector import Projector
+    from matcher.engine import Engine
+    from matcher.events import FILL
+    from store.migrate import upgrade
+
+    engine = Engine(_engine_config())
+    groups, due, trades = [], [], 0
+    for start in range(0, len(stamped), SUSTAINED_GROUP):
+        group = [(command[1], engine.apply(command)) for command in stamped[start : start + SUSTAINED_GROUP]]
+        trades += sum(1 for _, events in group for event in events if event[0] == FILL)
+        groups.append(group)
+        due.append(trades / SUSTAINED_TRADES_PER_S)  # seconds after the start
+    with tempfile.TemporaryDirectory(prefix="bench-projector-") as directory:
+        database = database_in(Path(directory))
+        try:
+            upgrade(database)
+            projector = Projector(_engine_config(), Path(directory), database, capacity=len(groups) + 1)
+            projector.start(0)
+            most, start = 0, time.monotonic()
+            for group, at in zip(groups, due, strict=True):
+                wait = start + at - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                projector.offer(group)
+                most = max(most, projector.queued())
+            offered = time.monotonic()
+            while projector.lag() and projector.last_error is None and time.monotonic() < offered + 60:
+                time.sleep(0.005)
+            drained = time.monotonic() - offered
+            projector.stop()
+            if projector.last_error is not None or projector.dropped:
+                raise RuntimeError(
+                    f"the projector failed: {projector.last_error}, {projector.dropped} dropped"
+                )
+        finally:
+            _drop(database)
+    return {
+        "sustained_trades_per_s": round(trades / (offered - start)),
+        "max_queued_groups": most,
+        "drain_s": round(drained, 3),
+        "kept_up": most < KEPT_UP_GROUPS and drained < KEPT_UP_DRAIN_S,
     }
 
 

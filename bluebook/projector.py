@@ -120,6 +120,10 @@ class Projector:
     def seq(self) -> int:
         return self._projection.seq if self._projection is not None else 0
 
+    def queued(self) -> int:
+        """Groups offered and not yet taken up for writing."""
+        return self._queue.qsize()
+
     def lag(self) -> int:
         """Commands committed by the engine and not yet in the projection."""
         return max(0, self.engine_seq - self.seq)
