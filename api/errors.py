@@ -51,7 +51,6 @@ class ErrorCode(IntEnum):
     SCOPE_MISSING = 1010, 403, "the API key lacks the scope this request needs"
     ADMIN_TOKEN_INVALID = 1011, 401, "the admin token is missing or wrong"
     CREDIT_NOT_ALLOWED = 1012, 403, "balances may be credited by hand only in development mode"
-    GATING_OFF = 1013, 409, "market-hours gating is off on this server, so it takes no reference prices"
 
     # login (EIP-4361)
     LOGIN_MESSAGE_MALFORMED = 1101, 400, "the login message is not a valid EIP-4361 message"
@@ -88,6 +87,7 @@ class ErrorCode(IntEnum):
     # server
     INTERNAL_ERROR = 5001, 500, "internal error"
     ENGINE_UNAVAILABLE = 5002, 503, "the engine is not taking commands; retry later"
+    GATING_OFF = 5003, 503, "market-hours gating is off on this server, so it takes no reference prices"
 
     # engine rejects: 6000 + matcher.Reject
     UNKNOWN_SYMBOL = 6100, 400, "unknown symbol"

@@ -5,7 +5,7 @@ behind the data directory's admin token, as ``bluebook ref`` calls them.
   over the feed for that underlying from the next pump (within a second) until it is cleared;
   ``DELETE /{underlying}`` clears it and hands the underlying back to the feed.
 - The price reaches the engine as every reference does, a journaled ``SetReference``, so a replay
-  sees it. Without gating there are no references to set: 409 with ``GATING_OFF``.
+  sees it. Without gating there are no references to set: 503 with ``GATING_OFF``.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ Order placement is the hot path: its body is parsed with orjson and checked by h
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -64,19 +64,31 @@ Symbol = Annotated[str | None, Query(min_length=1, max_length=32)]
 Limit = Annotated[int, Query(ge=1, le=HISTORY_LIMIT)]
 
 
+def order_entry(services: Services) -> Callable[[Request], Awaitable[JsonResponse]]:
+    """``POST /v1/orders``' handler: the route below, and ``api.fastpath`` ahead of the router."""
+    guard = signed(services, SCOPES["POST /v1/orders"], "POST /v1/orders")
+    units = services.units
+
+    async def place(request: Request) -> JsonResponse:
+        key = await guard(request)
+        fields = parse_body(await request.body())
+        return JsonResponse(await execute_one(services, place_command(units, key.account_id, fields)))
+
+    return place
+
+
 def routes(services: Services) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["trading"], default_response_class=JsonResponse)
     units = services.units
 
     guards = {route: signed(services, scope, route) for route, scope in SCOPES.items()}
+    place_order = order_entry(services)
 
     @router.post("/orders", openapi_extra=schemas.body(schemas.PLACE_ORDER), responses=schemas.PLACED)
     async def place(request: Request) -> JsonResponse:
         """Place an order of any type. A client order id seen in the last 24 hours returns that
         order (``duplicate: true``) and makes none."""
-        key = await guards["POST /v1/orders"](request)
-        fields = parse_body(await request.body())
-        return JsonResponse(await execute_one(services, place_command(units, key.account_id, fields)))
+        return await place_order(request)
 
     @router.delete("/order", responses=schemas.CHANGED)
     async def cancel(

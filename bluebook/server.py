@@ -26,10 +26,12 @@ from sqlalchemy import Engine as Database
 from api.app import DEFAULT_POLICY, create_app
 from api.cipher import SecretCipher
 from api.context import Services
+from api.fastpath import FastOrderEntry
 from api.keys import KeyStore
 from api.login import LoginPolicy, LoginService
 from api.marketdata import MarketData
 from api.ratelimit import RateLimiter, RateLimitPolicy
+from api.trading import order_entry
 from api.wire import Units
 from api.wslimits import WsLimits
 from bluebook.datadir import (
@@ -111,7 +113,8 @@ class ApiServer:
                 dev=settings.dev,
                 ws=settings.ws,
             )
-            config = uvicorn.Config(self.app_factory(services), host=settings.host, port=port,
+            app = FastOrderEntry(self.app_factory(services), order_entry(services))
+            config = uvicorn.Config(app, host=settings.host, port=port,
                                     log_level="warning", lifespan="on", access_log=False)  # fmt: skip
             self._server = uvicorn.Server(config)
             self._thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)

@@ -68,6 +68,6 @@ def test_a_server_without_gating_takes_no_reference_prices(tmp_path: Path) -> No
     server = start_server(tmp_path)
     try:
         refused = bluebook("ref", "set", "TSLA", "260", "--data-dir", str(tmp_path))
-        assert refused.returncode == 1 and "1013" in refused.stderr, refused.stderr
+        assert refused.returncode == 1 and "5003" in refused.stderr, refused.stderr
     finally:
         server.stop()
