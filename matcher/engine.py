@@ -308,7 +308,7 @@ class Engine:
             gate.watch_book(symbol, ts, book.best_bid(), book.best_ask())
             if symbol in gate.halts:
                 events += self._indicative(symbol, seq, ts)
-        return events + self._advance_gate(ts, seq)
+        return self._advance_gate(ts, seq, events)
 
     def _set_sessions(self, cmd: SetSessions) -> Events:
         """Turn gating on with this session table (every symbol without a reference halts), or
@@ -321,7 +321,7 @@ class Engine:
             events = self.gate.start({name: m.config.tier for name, m in self.markets.items()}, ts, seq)
         else:
             self.gate.set_table(table, ts)
-        return events + self._advance_gate(ts, seq)
+        return self._advance_gate(ts, seq, events)
 
     def _set_trading_status(self, cmd: SetTradingStatus) -> Events:
         """Turn an operated halt reason on or off for one symbol or (symbol "") all; a corporate
@@ -345,15 +345,17 @@ class Engine:
                     cancelled += market.book.cancel(order[O_ID], R_ADMIN, seq)
                 self._hot[market.config.name][HOT_SETTLE](cancelled, 0)
                 events += cancelled
-        return events + self._advance_gate(ts, seq)
+        return self._advance_gate(ts, seq, events)
 
     # ------------------------------------------------------------ halts
 
-    def _advance_gate(self, ts: int, seq: int) -> Events:
-        """Bring gating to ``ts`` (``Gate.advance``) and run the auctions of the halts that end."""
+    def _advance_gate(self, ts: int, seq: int, before: Events) -> Events:
+        """Bring gating to ``ts`` (``Gate.advance``) and run the auctions of the halts that end;
+        return ``before`` (the command's events so far) and those events."""
         gate = self.gate
         assert gate is not None
-        events, reopening = gate.advance(ts, seq, self._quotes)
+        advanced, reopening = gate.advance(ts, seq, self._quotes)
+        events = before + advanced
         for symbol in reopening:
             market = self.markets[symbol]
             reference, low, high = gate.auction_terms(symbol, ts)
@@ -544,7 +546,7 @@ class Engine:
         self._next_due = min(self._next_expiry, log[0][0] if log else NO_EXPIRY)
         if gate is not None:
             if ts >= gate.next_due:
-                events += self._advance_gate(ts, seq)
+                events = self._advance_gate(ts, seq, events)
             self._next_due = min(self._next_due, gate.next_due)
         return events
 
