@@ -7,7 +7,8 @@ Rules:
   ids count up per symbol.
 - Commands arrive with ``seq`` exactly one above the last and ``ts`` never going backwards (the
   sequencer guarantees both; a breach raises ``SequenceError``). Every event carries the ``seq``.
-- A rejected command changes nothing and yields one ``Rejected`` event with its code.
+- A rejected command changes nothing and yields one ``Rejected`` event with its code (after
+  whatever housekeeping or, in the closed session, a re-anchoring of the band did first).
 - Before a command is applied, GTD orders whose ``expire_at <= ts`` expire, and client order ids
   older than the retention window are forgotten.
 - Pre-trade risk: an order holds what it could spend before it reaches the book (see
@@ -18,6 +19,10 @@ Rules:
   Rejected orders do not take their client id. An id whose order is still open when its window
   ends is kept one more window from then (checked again at its end), so an id is never forgotten
   early: at least the window after placement and while open, at most one window after it closed.
+- Gating (on after ``SetSessions``, see ``matcher.gating``): an order on a halted symbol is
+  collected without matching (a limit order that can rest; others are refused); cancels work,
+  and amends only cut quantity. The halt ends with the reopening auction (``matcher.reopening``)
+  on the first command at or after its end. Time-driven gating changes run with housekeeping.
 - Amend checks the new size against the symbol's maximums (lots already filled + new leaves
   ≤ ``max_qty``; new leaves × new price ≤ ``max_notional``), not its minimums: a partly filled
   order may be cut below ``min_qty``. Its hold changes before the book sees it.
@@ -75,7 +80,7 @@ from matcher.events import (
     RESUMED,
     WITHDRAWN,
 )
-from matcher.gating import AT_EDGE, COLLECT, Gate, table_of
+from matcher.gating import AT_EDGE, COLLECT, REVIEW, Gate, table_of
 from matcher.halts import OPERATED, HaltReason
 from matcher.rejects import Reject
 from matcher.reopening import uncross
@@ -393,7 +398,7 @@ class Engine:
         market = self.markets[symbol]
         book = market.book
         events: Events = []
-        if code < 0 and code not in (COLLECT, AT_EDGE):  # REVIEW: the closed session
+        if code == REVIEW:  # the closed session: the band may first re-anchor on the mid
             events = gate.reanchor(symbol, ts, seq, book.best_bid(), book.best_ask())
             code, price = gate.check(
                 symbol, side, order_type, price, qty, market.limits[1], ts, reviewed=True

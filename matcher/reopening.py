@@ -9,6 +9,9 @@ the taker and pays the taker fee, the other the maker fee, with the book's round
 up, a rebate down). Funds move as in continuous trading: a buy's hold was taken at its own limit
 price, so what the lower clearing price leaves over goes back to available.
 
+Every collected order takes part, post-only ones too (nothing takes liquidity in a call);
+self-trade prevention does not apply in the auction: two orders of one account may trade.
+
 What does not execute stays in the book with its time priority (the book is rebuilt from its own
 queues, in order). The leftover book is never crossed inside the band; orders left crossing
 beyond the band's edges (bids above the high edge, asks below the low one, possible only when a

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from bench import matching as bench
 from matcher import (
     Accepted,
+    Amended,
     CancelAll,
     Cancelled,
     CancelOrder,
@@ -33,7 +34,7 @@ from matcher import (
     typed,
 )
 from matcher.auction import clearing_price
-from matcher.commands import SetTradingStatus
+from matcher.commands import AmendOrder, SetTradingStatus
 from matcher.engine import Engine
 from matcher.events import (
     AuctionIndicative,
@@ -267,6 +268,17 @@ def test_market_ioc_and_fok_orders_are_refused_while_halted() -> None:
     assert reject(run.place(1, Side.BUY, 27_000, 1)) is Reject.PRICE_OUTSIDE_BAND
 
 
+def test_amends_while_halted_only_cut_quantity() -> None:
+    run = halted()
+    order = run.place(1, Side.BUY, 25_200, 3)[0].order_id
+    run.place(2, Side.SELL, 25_100, 2)
+    for price, qty in ((25_300, 0), (0, 4)):
+        amend = AmendOrder.of(account=1, symbol=SYMBOL, order_id=order, price=price, qty=qty)
+        assert reject(run(amend)) is Reject.SYMBOL_HALTED
+    events = run(AmendOrder.of(account=1, symbol=SYMBOL, order_id=order, price=0, qty=1))
+    assert [type(e) for e in events] == [Amended, AuctionIndicative] and events[1].volume == 1
+
+
 # ------------------------------------------------------------------ the auction
 
 
@@ -402,6 +414,16 @@ def test_a_snapshot_mid_halt_continues_as_if_uninterrupted() -> None:
     assert after_script(stopped) == after_script(straight)
     assert state_hash(stopped.engine) == state_hash(straight.engine)
     assert SYMBOL not in straight.engine.gate.halts
+
+
+def test_a_snapshot_from_before_halts_halts_the_symbols_without_a_reference() -> None:
+    run = trading()
+    state = json.loads(json.dumps(export_state(run.engine)))
+    state["gate"] = {
+        key: state["gate"][key] for key in ("edges", "kinds", "end", "regular_closes", "references")
+    }
+    gate = restore(run.config, state).gate
+    assert sorted(gate.halts) == [f"SYM{i}" for i in range(1, 8)]
 
 
 def test_view_shows_the_halt_and_the_auction() -> None:
