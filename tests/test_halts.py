@@ -109,12 +109,12 @@ class Run:
     def tick(self, dt: int) -> list[Any]:
         return self(Tick.of(), dt)
 
-    def wait(self, dt: int) -> list[Any]:
+    def wait(self, dt: int, price: int = REFERENCE) -> list[Any]:
         """Let ``dt`` pass with SYM0's reference sent every 5 s, as a feed does."""
         events: list[Any] = []
         while dt > 0:
             step = min(dt, 5 * NS)
-            events += self.reference(dt=step)
+            events += self.reference(price, dt=step)
             dt -= step
         return events
 
@@ -170,6 +170,14 @@ def test_leaving_the_band_edge_stops_the_limit_state_clock() -> None:
     run.place(1, Side.BUY, 26_250, 1, dt=NS)  # the clock starts again here
     assert of(run.wait(14 * NS), Halted) == []
     assert of(run.reference(dt=NS), Halted) != []
+
+
+def test_a_band_moving_under_a_resting_bid_starts_the_limit_state_clock() -> None:
+    run = trading()
+    run.place(1, Side.BUY, 26_000, 1)
+    run.reference(24_700)  # the band's top is now 25_935, under the bid
+    assert of(run.wait(14 * NS, 24_700), Halted) == []
+    assert of(run.reference(24_700, dt=NS), Halted)[0].reason == HaltReason.LIMIT_STATE
 
 
 def test_a_corporate_action_halts_and_cancels_the_open_orders() -> None:
