@@ -185,7 +185,8 @@ class Gate:
         self.halts: dict[str, Halt] = {}
         #: symbol -> (a regular close, the reference in force at it)
         self.closes: dict[str, tuple[int, int]] = {}
-        #: symbol -> [the closure's start, the band's anchor, re-anchors up, re-anchors down]
+        #: symbol -> [the closure's start, the band's anchor, re-anchors up, re-anchors down],
+        #: once the band re-anchored in that closure
         self.anchors: dict[str, list[int]] = {}
         #: symbol -> since when its book has been at a band edge (a limit state)
         self.watch: dict[str, int] = {}
@@ -296,16 +297,16 @@ class Gate:
             return []
         rules = self.rules
         width = rules.sessions[Session.CLOSED].band_bps
-        anchor = self._anchor(symbol, start, ts)
-        low, high = band(anchor, width)
+        entry = self._anchor(symbol, start, ts)
+        low, high = band(entry[1], width)
         mid = (bid + ask) // 2
-        direction = should_reanchor(mid, anchor, low, high, rules.reanchor_at_pct)
-        entry = self.anchors[symbol]
+        direction = should_reanchor(mid, entry[1], low, high, rules.reanchor_at_pct)
         slot = 2 if direction > 0 else 3
         if not direction or entry[slot] >= rules.reanchors_per_direction:
             return []
         entry[1] = mid
         entry[slot] += 1
+        self.anchors[symbol] = entry
         self._allowed.pop(symbol, None)
         low, high = band(mid, width)
         return [(REANCHORED, seq, symbol, mid, low, high, direction, entry[slot])]
@@ -405,9 +406,9 @@ class Gate:
         if reference is None:
             return out
         out.update(reference=reference[0], reference_ns=reference[1], band=list(self.band(symbol, ts)))
-        entry = self.anchors.get(symbol)
-        if session == Session.CLOSED and entry is not None:
-            out.update(anchor=entry[1], reanchors={"up": entry[2], "down": entry[3]})
+        if session == Session.CLOSED:
+            _, anchor, up, down = self._anchor(symbol, self._segment_at(ts)[1], ts)
+            out.update(anchor=anchor, reanchors={"up": up, "down": down})
         return out
 
     def band(self, symbol: str, ts: int) -> tuple[int, int]:
@@ -437,7 +438,7 @@ class Gate:
         limit = rules.sessions[session].stale_after_ns
         until = min(end, source_ns + limit + 1) if limit else end
         if session is Session.CLOSED:
-            reference = self._anchor(symbol, start, ts)
+            reference = self._anchor(symbol, start, ts)[1]
             until = ts  # not cached: the anchor may move with the book
         low, high = band(reference, width)
         session_rules = rules.sessions[session]
@@ -452,18 +453,20 @@ class Gate:
             session_rules.size_cap_pct,
         )
 
-    def _anchor(self, symbol: str, closure: int, ts: int) -> int:
-        """The closed session's anchor for the closure that began at ``closure``: at first the
-        reference in force at the last regular close."""
+    def _anchor(self, symbol: str, closure: int, ts: int) -> list[int]:
+        """[closure, anchor, re-anchors up, down] for the closure that began at ``closure``: as
+        kept once it re-anchored, else the reference in force at the last regular close (it is
+        the current one unless a reference came since that close: ``closes`` then holds it).
+        Reads only, so views never change the state."""
         entry = self.anchors.get(symbol)
-        if entry is None or entry[0] != closure:
-            close = self.table.last_regular_close(ts)
-            recorded = self.closes.get(symbol)
-            price = (
-                recorded[1] if recorded is not None and recorded[0] == close else self.references[symbol][0]
-            )
-            entry = self.anchors[symbol] = [closure, price, 0, 0]
-        return entry[1]
+        if entry is not None and entry[0] == closure:
+            return list(entry)
+        close = self.table.last_regular_close(ts)
+        recorded = self.closes.get(symbol)
+        at_close = (
+            recorded[1] if recorded is not None and recorded[0] == close else self.references[symbol][0]
+        )
+        return [closure, at_close, 0, 0]
 
     def _halt(self, symbol: str, reason: HaltReason, ts: int, clears_at: int, seq: int) -> Events:
         """Add a cause to ``symbol``'s halt (starting one if it trades); its event if new."""
