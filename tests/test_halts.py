@@ -353,11 +353,12 @@ def test_the_closed_band_is_the_last_close_and_re_anchors_at_most_twice_each_way
     run = Run()
     run.table((Session.REGULAR, 0), (Session.CLOSED, 3_600 * NS), closes=(3_600 * NS,))
     run.reference()
+    before = state_hash(run.engine)
+    assert run.engine.gate.view(SYMBOL, T0 + 3_600 * NS)["band"] == [22_500, 27_500]  # read ahead
+    assert state_hash(run.engine) == before  # a view changes nothing
     run.tick(3_600 * NS)
     run.reference(30_000)  # a weekend print: the band stays on the close's 25_000
-    before = state_hash(run.engine)
     assert run.engine.gate.view(SYMBOL, run.ts)["band"] == [22_500, 27_500]
-    assert state_hash(run.engine) == before  # a view changes nothing
     reanchors = []
     for bid, ask in ((27_000, 27_500), (29_500, 29_975), (32_500, 32_700)):
         run.place(1, Side.BUY, bid, 1)
