@@ -206,11 +206,15 @@ def test_an_operator_may_not_raise_the_reference_causes() -> None:
     assert reject(run.status(HaltReason.OPERATOR, True, symbol="NOPE")) is Reject.UNKNOWN_SYMBOL
 
 
+HOUR = 3_600 * NS
+
+
 def breaker_run() -> Run:
-    """An index "SPX" closing at 10_000 yesterday; today's regular session from T0 + 2 h."""
+    """An index "SPX" closing at 10_000 yesterday; today's regular session from T0 + 2 h to 3 h."""
     run = Run(index_symbol="SPX")
-    hour = 3_600 * NS
-    run.table((Session.REGULAR, 0), (Session.POST, hour), (Session.REGULAR, 2 * hour), closes=(hour,))
+    regular, post = Session.REGULAR, Session.POST
+    spans = ((regular, 0), (post, HOUR), (regular, 2 * HOUR), (post, 3 * HOUR))
+    run.table(*spans, closes=(HOUR, 3 * HOUR))
     run.reference(10_000, symbol="SPX")
     run.tick(7_200 * NS)
     run.reference(10_000, symbol="SPX")  # in force at the close, now recorded as it
@@ -236,6 +240,14 @@ def test_level_3_holds_until_the_operator_resumes() -> None:
     assert SYMBOL in run.engine.gate.halts
     events = run.status(HaltReason.CIRCUIT_BREAKER, False, symbol="")
     assert Resumed.of(seq=run.engine.seq, symbol=SYMBOL) in events
+
+
+def test_level_3_holds_until_the_next_session() -> None:
+    run = breaker_run()
+    run.reference(8_000, symbol="SPX")
+    assert of(run.wait(HOUR - NS), Resumed) == []  # to a second before the regular close
+    events = run.wait(NS)  # the post session begins
+    assert of(events, SessionChanged) and Resumed.of(seq=run.engine.seq, symbol=SYMBOL) in events
 
 
 # ------------------------------------------------------------------ while halted
