@@ -20,6 +20,7 @@ from matcher import (
     CancelAll,
     Cancelled,
     CancelOrder,
+    CancelReason,
     Deposit,
     OrderType,
     PlaceOrder,
@@ -323,6 +324,25 @@ def test_the_auction_uncrosses_at_the_clearing_price_after_5_minutes() -> None:
     run.place(1, Side.BUY, 25_200, 1)
     fill = of(run.place(2, Side.SELL, 25_200, 1), Fill)[0]
     assert fill.maker_order_id == second
+
+
+def test_orders_left_crossing_beyond_the_band_are_cancelled_after_the_auction() -> None:
+    run = halted()
+    bid = run.place(1, Side.BUY, 26_000, 1)[0].order_id
+    run.place(2, Side.SELL, 25_900, 1)
+    run.reference(24_000)  # the band is now 22_800 .. 25_200: nothing crosses inside it
+    events = run.status(HaltReason.OPERATOR, False, dt=5 * MINUTE - NS) + run.reference(24_000, dt=NS)
+    assert of(events, Uncrossed) == [] and of(events, Fill) == []
+    assert [(e.order_id, e.reason) for e in of(events, Cancelled)] == [(bid, CancelReason.AUCTION)]
+    assert run.engine.book(SYMBOL).best_ask() == 25_900
+
+
+def test_an_expiring_order_moves_the_indication() -> None:
+    run = halted()
+    run.place(1, Side.BUY, 25_200, 1, tif=TimeInForce.GTD, expire_at=T0 + NS)
+    run.place(2, Side.SELL, 25_100, 1)
+    events = run.reference(dt=NS)
+    assert [type(e) for e in events][:2] == [Cancelled, AuctionIndicative] and events[1].volume == 0
 
 
 def test_an_opening_halt_reopens_as_soon_as_a_reference_comes() -> None:
