@@ -172,7 +172,7 @@ class OrderBook:
     amend: Callable[..., Events]
     expire: Callable[..., Events]
     #: Rest an order record as it is, without matching or events (restoring a snapshot, in queue
-    #: order; the caller guarantees it does not cross).
+    #: order; collecting a halted symbol's orders): the caller says whether the book may cross.
     load: Callable[[Order], None]
     #: The live record of a resting order (read it, never change it), or None.
     order: Callable[[int], Order | None]
@@ -242,6 +242,13 @@ class OrderBook:
         ask_prices = nsmallest(levels, asks)
         return ([(p, bids[p][0]) for p in bid_prices], [(p, asks[p][0]) for p in ask_prices])
 
+    def levels(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Every level as (price, volume): the bids, then the asks, in no particular order."""
+        return (
+            [(price, level[L_VOLUME]) for price, level in self._bids.items()],
+            [(price, level[L_VOLUME]) for price, level in self._asks.items()],
+        )
+
     def resting_orders(self) -> list[Order]:
         """Every resting order: bids best first, then asks best first, each level in queue order."""
         out: list[Order] = []
@@ -256,8 +263,9 @@ class OrderBook:
 
     # ------------------------------------------------------------- checking
 
-    def validate(self) -> None:
-        """Raise ``InvariantError`` unless every rule in the module docstring holds."""
+    def validate(self, crossed_ok: bool = False) -> None:
+        """Raise ``InvariantError`` unless every rule in the module docstring holds (but for the
+        book being crossed, with ``crossed_ok``: a halted symbol's book, collecting orders)."""
         seen: set[int] = set()
         for buying, levels in ((True, self._bids), (False, self._asks)):
             for price, level in levels.items():
@@ -283,7 +291,7 @@ class OrderBook:
         best_ask = min(self._asks, default=None)
         if best_bid != self.best_bid() or best_ask != self.best_ask():
             raise InvariantError(f"{self.symbol}: cached best {self.best_bid()}/{self.best_ask()} is stale")
-        if best_bid is not None and best_ask is not None and best_bid >= best_ask:
+        if not crossed_ok and best_bid is not None and best_ask is not None and best_bid >= best_ask:
             raise InvariantError(f"{self.symbol}: book crossed at {best_bid}/{best_ask}")
 
 

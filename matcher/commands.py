@@ -30,6 +30,7 @@ class CommandKind(IntEnum):
     TICK = 7
     SET_REFERENCE = 8
     SET_SESSIONS = 9
+    SET_TRADING_STATUS = 10
 
 
 class Command(Record):
@@ -188,3 +189,21 @@ class SetSessions(Command):
     kinds: tuple[int, ...]
     end: int
     regular_closes: tuple[int, ...]
+
+
+class SetTradingStatus(Command):
+    """Turn one halt reason on or off for ``symbol`` (``""``: every symbol): ``reason`` is a
+    ``matcher.halts.HaltReason`` the operator controls (``OPERATOR``, ``CORPORATE_ACTION``,
+    ``TOKEN_PAUSED``, and ``CIRCUIT_BREAKER`` off only, the operator's resume after a level 3
+    breaker); ``on`` is 1 or 0. A corporate action also cancels the symbol's open orders.
+    ``account`` is 0."""
+
+    __slots__ = ()
+    KIND = CommandKind.SET_TRADING_STATUS
+    kind: int
+    seq: int
+    ts: int
+    account: int
+    symbol: str
+    reason: int
+    on: int

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from matcher.gating import GatingRules
+
 NS_PER_HOUR = 3_600_000_000_000
 
 
@@ -76,6 +78,8 @@ class MarketConfig:
     fee_account: int = 0
     #: How long (command time, ns) a client order id is remembered after its order was placed.
     client_id_retention_ns: int = 24 * NS_PER_HOUR
+    #: Market-hours gating's parameters, used once a ``SetSessions`` command turns gating on.
+    gating_rules: GatingRules = field(default_factory=GatingRules)
     _quote_per_tick_lot: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -7,7 +7,8 @@ Rules:
   ids count up per symbol.
 - Commands arrive with ``seq`` exactly one above the last and ``ts`` never going backwards (the
   sequencer guarantees both; a breach raises ``SequenceError``). Every event carries the ``seq``.
-- A rejected command changes nothing and yields one ``Rejected`` event with its code.
+- A rejected command changes nothing and yields one ``Rejected`` event with its code (after
+  whatever housekeeping or, in the closed session, a re-anchoring of the band did first).
 - Before a command is applied, GTD orders whose ``expire_at <= ts`` expire, and client order ids
   older than the retention window are forgotten.
 - Pre-trade risk: an order holds what it could spend before it reaches the book (see
@@ -18,6 +19,10 @@ Rules:
   Rejected orders do not take their client id. An id whose order is still open when its window
   ends is kept one more window from then (checked again at its end), so an id is never forgotten
   early: at least the window after placement and while open, at most one window after it closed.
+- Gating (on after ``SetSessions``, see ``matcher.gating``): an order on a halted symbol is
+  collected without matching (a limit order that can rest; others are refused); cancels work,
+  and amends only cut quantity. The halt ends with the reopening auction (``matcher.reopening``)
+  on the first command at or after its end. Time-driven gating changes run with housekeeping.
 - Amend checks the new size against the symbol's maximums (lots already filled + new leaves
   ≤ ``max_qty``; new leaves × new price ≤ ``max_notional``), not its minimums: a partly filled
   order may be cut below ``min_qty``. Its hold changes before the book sees it.
@@ -36,6 +41,7 @@ from collections.abc import Callable
 from typing import Any
 
 from matcher.accounts import Accounts, buy_hold_per_lot
+from matcher.auction import clearing_price
 from matcher.book import (
     O_ACCOUNT,
     O_CLIENT_ID,
@@ -55,6 +61,7 @@ from matcher.commands import (
     Deposit,
     SetReference,
     SetSessions,
+    SetTradingStatus,
     Tick,
     Withdraw,
 )
@@ -63,15 +70,20 @@ from matcher.enums import CancelReason, OrderType, Side, Stp, TimeInForce
 from matcher.errors import SequenceError
 from matcher.events import (
     ACCEPTED,
+    AUCTION_INDICATIVE,
     CANCELLED,
     DEPOSITED,
     DUPLICATE,
     FILL,
+    HALTED,
     REJECTED,
+    RESUMED,
     WITHDRAWN,
 )
-from matcher.gating import Gate, table_of
+from matcher.gating import AT_EDGE, COLLECT, REVIEW, Gate, table_of
+from matcher.halts import OPERATED, HaltReason
 from matcher.rejects import Reject
+from matcher.reopening import uncross
 
 Events = list[tuple[Any, ...]]
 
@@ -83,6 +95,8 @@ GTC = int(TimeInForce.GTC)
 GTD = int(TimeInForce.GTD)
 IOC = int(TimeInForce.IOC)
 R_USER = int(CancelReason.USER)
+R_ADMIN = int(CancelReason.ADMIN)
+FOK = int(TimeInForce.FOK)
 PLACE_ORDER = int(CommandKind.PLACE_ORDER)
 CANCEL_ORDER = int(CommandKind.CANCEL_ORDER)
 NO_EXPIRY = 1 << 63
@@ -100,6 +114,9 @@ NOTIONAL_BELOW_MIN = int(Reject.NOTIONAL_BELOW_MIN)
 NOTIONAL_ABOVE_MAX = int(Reject.NOTIONAL_ABOVE_MAX)
 INSUFFICIENT_FUNDS = int(Reject.INSUFFICIENT_FUNDS)
 NO_LIQUIDITY = int(Reject.NO_LIQUIDITY)
+SYMBOL_HALTED = int(Reject.SYMBOL_HALTED)
+#: The halt reasons ``SetTradingStatus`` may name (it may only turn the breaker off).
+_STATUS_REASONS = frozenset(int(r) for r in (*OPERATED, HaltReason.CIRCUIT_BREAKER))
 
 
 class Market:
@@ -173,13 +190,22 @@ class Engine:
     def refresh_hot(self) -> None:
         """Rebuild, in place, the per-symbol tuples of the hot path (after a book is replaced).
 
-        Per symbol: the book's ``submit_limit``, ``submit``, ``cancel`` and ``order``; the
-        market's ``settle`` (``_settler``); the base and quote slots in a balance row; lot size,
-        quote per tick-lot, max fee bps; min and max qty and notional; the ``Market``.
+        Per symbol: the book's ``submit_limit``, ``submit``, ``cancel`` (for a halted symbol, one
+        that publishes the auction's indication after it) and ``order``; the market's ``settle``
+        (``_settler``); the base and quote slots in a balance row; lot size, quote per tick-lot,
+        max fee bps; min and max qty and notional; the ``Market``.
         """
+        halts = self.gate.halts if self.gate is not None else {}
         for name, m in self.markets.items():
             book = m.book
-            self._hot[name] = (book.submit_limit, book.submit, book.cancel, book.order, _settler(self, m), 2 * m.base, 2 * m.quote, m.lot, m.k, m.max_fee_bps, *m.limits, m)  # fmt: skip  # noqa: E501
+            cancel = self._indicating_cancel(name, book.cancel) if name in halts else book.cancel
+            self._hot[name] = (book.submit_limit, book.submit, cancel, book.order, _settler(self, m), 2 * m.base, 2 * m.quote, m.lot, m.k, m.max_fee_bps, *m.limits, m)  # fmt: skip  # noqa: E501
+
+    def _indicating_cancel(self, symbol: str, cancel: Callable[..., Events]) -> Callable[..., Events]:
+        def cancel_and_indicate(order_id: int, reason: int, seq: int) -> Events:
+            return cancel(order_id, reason, seq) + self._indicative(symbol, seq, self.ts)
+
+        return cancel_and_indicate
 
     # ------------------------------------------------------------ queries
 
@@ -266,29 +292,160 @@ class Engine:
             cancelled = market.book.cancel_all(account, seq=seq)
             self._hot[market.config.name][HOT_SETTLE](cancelled, 0)
             events += cancelled
+            if cancelled and self.gate is not None and market.config.name in self.gate.halts:
+                events += self._indicative(market.config.name, seq, _ts)
         return events
 
     def _set_reference(self, cmd: SetReference) -> Events:
-        """Record a symbol's reference price (gating must be on; an unknown symbol is refused)."""
-        _, seq, _, _, symbol, price, source_ns, _, _ = cmd
-        if symbol not in self.markets:
+        """Record a symbol's (or the breaker index's) reference price (gating must be on; an
+        unknown symbol is refused). The band moves: a book now at its edge starts a limit-state
+        watch, a halted book's indication is published again, and a halt may end here."""
+        _, seq, ts, _, symbol, price, source_ns, _, _ = cmd
+        gate = self.gate
+        index = gate is not None and symbol == gate.rules.index_symbol != ""
+        if symbol not in self.markets and not index:
             return _rejected(seq, symbol, 0, 0, Reject.UNKNOWN_SYMBOL, None)
-        if self.gate is None or type(price) is not int or price <= 0 or type(source_ns) is not int:
+        if gate is None or type(price) is not int or price <= 0 or type(source_ns) is not int:
             return _rejected(seq, symbol, 0, 0, Reject.INVALID_PRICE, None)
-        self.gate.set_reference(symbol, price, source_ns)
-        return []
+        events = gate.set_reference(symbol, price, source_ns, ts, seq)
+        if not index:
+            book = self.markets[symbol].book
+            gate.watch_book(symbol, ts, book.best_bid(), book.best_ask())
+            if symbol in gate.halts:
+                events += self._indicative(symbol, seq, ts)
+        return self._advance_gate(ts, seq, events)
 
     def _set_sessions(self, cmd: SetSessions) -> Events:
-        """Turn gating on with this session table, or replace the table (references are kept)."""
-        _, _, _, _, edges, kinds, end, closes = cmd
+        """Turn gating on with this session table (every symbol without a reference halts), or
+        replace the table (references and halts are kept)."""
+        _, seq, ts, _, edges, kinds, end, closes = cmd
         table = table_of(edges, kinds, end, closes)
+        events: Events = []
         if self.gate is None:
-            self.gate = Gate(table)
-            for name, market in self.markets.items():
-                self.gate.tiers[name] = market.config.tier
+            self.gate = Gate(table, self.config.gating_rules)
+            events = self.gate.start({name: m.config.tier for name, m in self.markets.items()}, ts, seq)
         else:
-            self.gate.set_table(table)
-        return []
+            self.gate.set_table(table, ts)
+        return self._advance_gate(ts, seq, events)
+
+    def _set_trading_status(self, cmd: SetTradingStatus) -> Events:
+        """Turn an operated halt reason on or off for one symbol or (symbol "") all; a corporate
+        action cancels the open orders of the symbols it halts."""
+        _, seq, ts, _, symbol, reason, on = cmd
+        if symbol and symbol not in self.markets:
+            return _rejected(seq, symbol, 0, 0, Reject.UNKNOWN_SYMBOL, None)
+        gate = self.gate
+        if (
+            gate is None
+            or reason not in _STATUS_REASONS
+            or on not in (0, 1)
+            or (on and reason not in OPERATED)
+        ):
+            return _rejected(seq, symbol, 0, 0, Reject.INVALID_AMOUNT, None)
+        events = gate.set_status(symbol, HaltReason(reason), bool(on), ts, seq)
+        if on and reason == HaltReason.CORPORATE_ACTION:
+            for market in [self.markets[symbol]] if symbol else self.markets.values():
+                cancelled: Events = []
+                for order in market.book.resting_orders():
+                    cancelled += market.book.cancel(order[O_ID], R_ADMIN, seq)
+                self._hot[market.config.name][HOT_SETTLE](cancelled, 0)
+                events += cancelled
+        return self._advance_gate(ts, seq, events)
+
+    # ------------------------------------------------------------ halts
+
+    def _advance_gate(self, ts: int, seq: int, before: Events) -> Events:
+        """Bring gating to ``ts`` (``Gate.advance``) and run the auctions of the halts that end;
+        return ``before`` (the command's events so far) and those events."""
+        gate = self.gate
+        assert gate is not None
+        advanced, reopening = gate.advance(ts, seq, self._quotes)
+        events = before + advanced
+        for symbol in reopening:
+            market = self.markets[symbol]
+            reference, low, high = gate.auction_terms(symbol, ts)
+            events += uncross(market, self._rows, self._fee_row, reference, low, high, seq)
+            gate.resume(symbol)
+            events.append((RESUMED, seq, symbol))
+            gate.watch_book(symbol, ts, market.book.best_bid(), market.book.best_ask())
+        if reopening or any(event[0] == HALTED for event in events):
+            self.refresh_hot()
+        self._next_due = min(self._next_due, gate.next_due)
+        return events
+
+    def _quotes(self, symbol: str) -> tuple[int | None, int | None]:
+        book = self.markets[symbol].book
+        return book.best_bid(), book.best_ask()
+
+    def _indicative(self, symbol: str, seq: int, ts: int) -> Events:
+        """The auction indication of a halted symbol's book, if it changed since the last one."""
+        gate = self.gate
+        assert gate is not None
+        bids, asks = self.markets[symbol].book.levels()
+        reference, low, high = gate.auction_terms(symbol, ts)
+        changed = gate.indicate(symbol, clearing_price(bids, asks, reference, low, high))
+        return [] if changed is None else [(AUCTION_INDICATIVE, seq, symbol, *changed)]
+
+    def _place_gated(self, command: tuple[Any, ...], code: int) -> Events:
+        """Place an order that ``Gate.check`` sent to this slower path (``COLLECT``, ``REVIEW``,
+        ``AT_EDGE``), once its fields have passed validation: the hot path's risk and entry
+        steps, plus collecting without matching, re-anchoring first, or watching the edge."""
+        _, seq, ts, account, symbol, side, order_type, price, qty, tif, post_only, stp, cid, expire_at = (
+            command
+        )
+        gate = self.gate
+        assert gate is not None
+        market = self.markets[symbol]
+        book = market.book
+        events: Events = []
+        if code == REVIEW:  # the closed session: the band may first re-anchor on the mid
+            events = gate.reanchor(symbol, ts, seq, book.best_bid(), book.best_ask())
+            code, price = gate.check(
+                symbol, side, order_type, price, qty, market.limits[1], ts, reviewed=True
+            )
+            if code > 0:
+                return events + _rejected(seq, symbol, seq, account, code, cid)
+        if code == COLLECT and (tif == IOC or tif == FOK):
+            return _rejected(seq, symbol, seq, account, SYMBOL_HALTED, cid)
+        if side != BUY and side != SELL:
+            return events + _rejected(seq, symbol, seq, account, INVALID_SIDE, cid)
+        if order_type == MARKET:
+            tif = IOC
+        _, _, min_notional, max_notional = market.limits
+        notional = price * qty * market.k
+        if not min_notional <= notional <= max_notional:
+            reject = NOTIONAL_BELOW_MIN if notional < min_notional else NOTIONAL_ABOVE_MAX
+            return events + _rejected(seq, symbol, seq, account, reject, cid)
+        asset, hold = market.hold_of(side, price, qty)
+        row = self._rows.get(account)
+        if row is None or row[2 * asset] < hold:
+            return events + _rejected(seq, symbol, seq, account, INSUFFICIENT_FUNDS, cid)
+        row[2 * asset] -= hold
+        row[2 * asset + 1] += hold
+        if code == COLLECT:
+            order = [seq, account, side, price, qty, qty, 0, cid, expire_at, tif, post_only, stp]
+            book.load(order)
+            placed = [(ACCEPTED, seq, symbol, seq, account, side, price, qty, order_type, tif, cid)]
+        else:
+            placed = book.submit(
+                seq, account, side, price, qty, tif, order_type, post_only, stp, cid, expire_at, seq
+            )
+            if post_only and placed[0][0] != ACCEPTED:
+                row[2 * asset] += hold
+                row[2 * asset + 1] -= hold
+                return events + placed
+            unit = buy_hold_per_lot(price, market.k, market.max_fee_bps) if side == BUY else 0
+            if len(placed) > 1:
+                self._hot[symbol][HOT_SETTLE](placed, unit)
+            order = book.last_order()
+            if code == AT_EDGE:
+                self._next_due = min(self._next_due, ts + 1)
+        if cid is not None or tif == GTD:
+            self._remember(order, symbol, account, cid, tif, expire_at, ts)
+        events += placed
+        if code == COLLECT:
+            events += self._indicative(symbol, seq, ts)
+        return events
 
     def _amend(self, cmd: AmendOrder) -> Events:
         _, seq, _ts, account, symbol, order_id, price, qty = cmd
@@ -307,10 +464,15 @@ class Engine:
         new_price = price or old_price
         new_leaves = qty or old_leaves
         min_qty, max_qty, min_notional, max_notional = market.limits
+        halted = self.gate is not None and symbol in self.gate.halts
+        if halted and (new_price != old_price or new_leaves > old_leaves):
+            return _rejected(seq, symbol, order_id, account, Reject.SYMBOL_HALTED, cid)  # only down
         if self.gate is not None and new_price != old_price:
-            code, _ = self.gate.check(symbol, side, LIMIT, new_price, new_leaves, max_qty, _ts)
-            if code:
+            code, _ = self.gate.check(symbol, side, LIMIT, new_price, new_leaves, max_qty, _ts, reviewed=True)
+            if code > 0:
                 return _rejected(seq, symbol, order_id, account, Reject(code), cid)
+            if code == AT_EDGE:
+                self._next_due = min(self._next_due, _ts + 1)
         if order_filled(order) + new_leaves > max_qty:
             return _rejected(seq, symbol, order_id, account, Reject.QTY_ABOVE_MAX, cid)
         if new_price * new_leaves * market.k > max_notional:
@@ -331,6 +493,8 @@ class Engine:
             return events
         unit = buy_hold_per_lot(new_price, market.k, market.max_fee_bps) if side == BUY else 0
         self._hot[symbol][HOT_SETTLE](events, unit)
+        if halted:
+            events += self._indicative(symbol, seq, _ts)
         return events
 
     def _own_order(self, market: Market, account: int, order_id: int, cid: str | None) -> Order | None:
@@ -377,12 +541,18 @@ class Engine:
         return []
 
     def _housekeeping(self, ts: int, seq: int) -> Events:
-        """Forget old client ids and expire due GTD orders; return the expiries' events."""
+        """Forget old client ids, expire due GTD orders and bring gating to ``ts``; return the
+        expiries' and gating's events."""
         log = self._client_id_log
         if log and log[0][0] <= ts:
             self._forget_client_ids(ts)
         events = self._expire(ts, seq) if ts >= self._next_expiry else []
+        gate = self.gate
         self._next_due = min(self._next_expiry, log[0][0] if log else NO_EXPIRY)
+        if gate is not None:
+            if ts >= gate.next_due:
+                events = self._advance_gate(ts, seq, events)
+            self._next_due = min(self._next_due, gate.next_due)
         return events
 
     def _expire(self, ts: int, seq: int) -> Events:
@@ -395,6 +565,8 @@ class Engine:
                 expired = book.expire(ts, seq=seq)
                 self._hot[market.config.name][HOT_SETTLE](expired, 0)
                 events += expired
+                if expired and self.gate is not None and market.config.name in self.gate.halts:
+                    events += self._indicative(market.config.name, seq, ts)
                 due = book.next_expiry()
             if due is not None and due < next_expiry:
                 next_expiry = due
@@ -416,11 +588,13 @@ class Engine:
     # ------------------------------------------------------------ checking
 
     def validate(self) -> None:
-        """Raise ``InvariantError`` unless every book is sound, money is conserved, no balance
-        is negative and every held balance equals what its account's open orders need."""
+        """Raise ``InvariantError`` unless every book is sound (a halted symbol's may be
+        crossed), money is conserved, no balance is negative and every held balance equals what
+        its account's open orders need."""
         holds: dict[tuple[int, int], int] = {}
-        for market in self.markets.values():
-            market.book.validate()
+        halts = self.gate.halts if self.gate is not None else {}
+        for name, market in self.markets.items():
+            market.book.validate(crossed_ok=name in halts)
             for order in market.book.resting_orders():
                 asset, amount = market.hold_of(order[O_SIDE], order[O_PRICE], order[O_LEAVES])
                 key = (order[O_ACCOUNT], asset)
@@ -447,6 +621,7 @@ def _build_apply(engine: Engine) -> Callable[[tuple[Any, ...]], Events]:
         CommandKind.TICK: engine._tick,
         CommandKind.SET_REFERENCE: engine._set_reference,
         CommandKind.SET_SESSIONS: engine._set_sessions,
+        CommandKind.SET_TRADING_STATUS: engine._set_trading_status,
     }
 
     def apply(command: tuple[Any, ...]) -> Events:
@@ -523,6 +698,8 @@ def _build_apply(engine: Engine) -> Callable[[tuple[Any, ...]], Events]:
         if gate is not None:  # after validation, before matching: the stages' order
             code, price = gate.check(symbol, side, order_type, price, qty, max_qty, ts)
             if code:
+                if code < 0:  # halted, closed-session or band-edge orders take the slower path
+                    return engine._place_gated(command, code)
                 return _rejected(seq, symbol, seq, account, code, cid)
         if not gtc_limit and order_type == MARKET:
             tif = IOC

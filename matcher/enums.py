@@ -59,5 +59,7 @@ class CancelReason(IntEnum):
     STP = 5
     #: A GTD order whose expiry time passed.
     EXPIRED = 6
-    #: Operator or account action (freeze, delisting).
+    #: Operator or account action (freeze, delisting, a corporate action's halt).
     ADMIN = 7
+    #: Left crossed after a reopening auction, priced beyond the band the auction ran in.
+    AUCTION = 8

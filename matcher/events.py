@@ -34,6 +34,12 @@ class EventKind(IntEnum):
     DUPLICATE = 6
     DEPOSITED = 7
     WITHDRAWN = 8
+    HALTED = 9
+    AUCTION_INDICATIVE = 10
+    UNCROSSED = 11
+    RESUMED = 12
+    SESSION_CHANGED = 13
+    REANCHORED = 14
 
 
 class Event(Record):
@@ -178,6 +184,85 @@ class Withdrawn(Event):
     amount: int
 
 
+class Halted(Event):
+    """``symbol`` stopped continuous trading for ``reason`` (a ``HaltReason``), or an already
+    halted symbol gained another reason. Until ``Resumed``: cancels work, limit orders are
+    collected without matching, market orders are refused."""
+
+    __slots__ = ()
+    KIND = EventKind.HALTED
+    kind: int
+    seq: int
+    symbol: str
+    reason: int
+
+
+class AuctionIndicative(Event):
+    """What the reopening auction would do now on a halted symbol's collected book: its price
+    (0 if nothing crosses), the lots it would execute, and the imbalance (bids minus asks that
+    could trade at that price)."""
+
+    __slots__ = ()
+    KIND = EventKind.AUCTION_INDICATIVE
+    kind: int
+    seq: int
+    symbol: str
+    price: int
+    volume: int
+    imbalance: int
+
+
+class Uncrossed(Event):
+    """The reopening auction executed ``volume`` lots at the single ``price``; its trades are the
+    ``Fill`` events that follow, in price-time priority."""
+
+    __slots__ = ()
+    KIND = EventKind.UNCROSSED
+    kind: int
+    seq: int
+    symbol: str
+    price: int
+    volume: int
+
+
+class Resumed(Event):
+    """The halt of ``symbol`` ended (after its auction, if anything crossed): continuous trading."""
+
+    __slots__ = ()
+    KIND = EventKind.RESUMED
+    kind: int
+    seq: int
+    symbol: str
+
+
+class SessionChanged(Event):
+    """The first command of a new session (``matcher.sessions.Session``) arrived."""
+
+    __slots__ = ()
+    KIND = EventKind.SESSION_CHANGED
+    kind: int
+    seq: int
+    symbol: str
+    session: int
+
+
+class Reanchored(Event):
+    """The closed session's band moved to ``anchor`` (the book's mid) in ``direction`` (+1 up,
+    -1 down); ``low`` and ``high`` are the new band's edges; ``reanchors``: how many so far in that
+    direction this closure."""
+
+    __slots__ = ()
+    KIND = EventKind.REANCHORED
+    kind: int
+    seq: int
+    symbol: str
+    anchor: int
+    low: int
+    high: int
+    direction: int
+    reanchors: int
+
+
 ACCEPTED = int(EventKind.ACCEPTED)
 FILL = int(EventKind.FILL)
 CANCELLED = int(EventKind.CANCELLED)
@@ -186,11 +271,20 @@ REJECTED = int(EventKind.REJECTED)
 DUPLICATE = int(EventKind.DUPLICATE)
 DEPOSITED = int(EventKind.DEPOSITED)
 WITHDRAWN = int(EventKind.WITHDRAWN)
+HALTED = int(EventKind.HALTED)
+AUCTION_INDICATIVE = int(EventKind.AUCTION_INDICATIVE)
+UNCROSSED = int(EventKind.UNCROSSED)
+RESUMED = int(EventKind.RESUMED)
+SESSION_CHANGED = int(EventKind.SESSION_CHANGED)
+REANCHORED = int(EventKind.REANCHORED)
 
 _CLASSES: dict[int, type[Event]] = {
     int(cls.KIND): cls
-    for cls in (Accepted, Fill, Cancelled, Amended, Rejected, Duplicate, Deposited, Withdrawn)
-}
+    for cls in (
+        Accepted, Fill, Cancelled, Amended, Rejected, Duplicate, Deposited, Withdrawn,
+        Halted, AuctionIndicative, Uncrossed, Resumed, SessionChanged, Reanchored,
+    )
+}  # fmt: skip
 
 
 def typed(event: tuple[Any, ...]) -> Event:

@@ -88,11 +88,14 @@ def restore(config: MarketConfig, state: dict[str, Any]) -> Engine:
     engine._deposit_refs.update(state["deposit_refs"])
     gate = state.get("gate")
     if gate is not None:
-        engine.gate = Gate.restore(gate)
-        engine.gate.tiers = {name: market.config.tier for name, market in engine.markets.items()}
+        tiers = {name: market.config.tier for name, market in engine.markets.items()}
+        engine.gate = Gate.restore(gate, config.gating_rules, tiers)
+        engine.refresh_hot()  # a halted symbol's cancels publish the auction's indication
     engine._next_expiry = next_expiry
     log = engine._client_id_log
     engine._next_due = min(next_expiry, log[0][0] if log else NO_EXPIRY)
+    if engine.gate is not None:
+        engine._next_due = min(engine._next_due, engine.gate.next_due)
     return engine
 
 

@@ -14,6 +14,7 @@ from matcher import (
     PlaceOrder,
     SetReference,
     SetSessions,
+    SetTradingStatus,
     Tick,
     Withdraw,
 )
@@ -61,6 +62,7 @@ commands = st.one_of(
         ints,
         st.lists(ints).map(tuple),
     ),  # fmt: skip
+    st.builds(lambda *v: tuple(SetTradingStatus((10, *v))), ints, ints, ints, names, ints, ints),
 )
 
 

@@ -24,7 +24,8 @@ from matcher import (
 )
 from matcher.commands import AmendOrder
 from matcher.engine import Engine
-from matcher.events import Fill
+from matcher.events import Fill, Halted, Resumed
+from matcher.halts import HaltReason
 from matcher.sessions import Session
 from matcher.snapshot import export_state, restore, state_hash
 
@@ -50,8 +51,8 @@ class Run:
         """A table with one session for all time (as ``--session`` pins it for tests and demos)."""
         self(SetSessions.of(account=0, edges=(0,), kinds=(int(session),), end=2**62, regular_closes=()))
 
-    def reference(self, price: int, age_s: int = 0) -> None:
-        self(SetReference.of(account=0, symbol=SYMBOL, price=price, source_ns=self.ts - age_s * NS,
+    def reference(self, price: int, age_s: int = 0) -> list:
+        return self(SetReference.of(account=0, symbol=SYMBOL, price=price, source_ns=self.ts - age_s * NS,
                              source="test", status="open"))  # fmt: skip
 
     def place(self, account: int, side: Side, price: int, qty: int, order_type: OrderType = OrderType.LIMIT):
@@ -73,11 +74,13 @@ def test_without_a_session_table_nothing_is_gated() -> None:
 def test_a_symbol_without_a_fresh_reference_is_halted() -> None:
     run = Run()
     run.pin(Session.REGULAR)
-    assert code(run.place(1, Side.BUY, 25_000, 1)) is Reject.SYMBOL_HALTED
-    run.reference(25_000, age_s=11)  # regular hours: stale past 10 s
-    assert code(run.place(1, Side.BUY, 25_000, 1)) is Reject.SYMBOL_HALTED
-    run.reference(25_000)
-    assert code(run.place(1, Side.BUY, 25_000, 1)) is None
+    assert code(run.place(1, Side.BUY, 0, 1, OrderType.MARKET)) is Reject.SYMBOL_HALTED
+    assert code(run.place(1, Side.BUY, 25_000, 1)) is None  # collected
+    assert any(isinstance(e, Resumed) for e in run.reference(25_000))  # an opening halt ends at once
+    halted = run.reference(25_000, age_s=11)  # regular hours: stale past 10 s
+    assert Halted.of(seq=run.engine.seq, symbol=SYMBOL, reason=HaltReason.STALE_REFERENCE) in halted
+    assert code(run.place(1, Side.BUY, 0, 1, OrderType.MARKET)) is Reject.SYMBOL_HALTED
+    assert code(run.place(1, Side.BUY, 25_000, 1)) is None  # collected, not matched
 
 
 def test_limit_prices_must_lie_in_the_band() -> None:
