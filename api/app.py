@@ -65,7 +65,7 @@ def create_app(services: Services) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await services.market.attach(services.node)
-        refresh = services.market.refresh_sessions(services.node, services.units.price_text)
+        refresh = services.market.refresh_sessions(services.node, services.units)
         sessions = asyncio.ensure_future(refresh)
         await gateway.start()
         yield

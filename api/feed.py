@@ -9,8 +9,12 @@
 - ``trades.<SYMBOL>``: each command's trades, in order (``side`` is the taker's).
 - ``ticker.<SYMBOL>``: the 24 h ticker at subscription, then at most every ``TICKER_INTERVAL_S``
   while the symbol changes (a waiting ticker is replaced, never queued twice).
-- ``session.<SYMBOL>``: the session and halt state at subscription. Gating is not built yet, so
-  it is always continuous and not halted; session, halt and auction changes will be pushed here.
+- ``session.<SYMBOL>``: the session and halt state at subscription (``type: session``, as
+  ``GET /v1/sessions``), then each gating event as it happens: ``halted`` (``reason``),
+  ``auction`` (the reopening auction's indicative ``price``, ``volume`` and ``imbalance`` while a
+  halted book collects orders), ``uncrossed`` (the auction's ``price`` and ``volume``),
+  ``resumed``, ``session_changed`` (``session``) and ``reanchored`` (the closed session's new
+  ``anchor``, ``low``, ``high``), each with the engine ``seq``.
 
 Every frame is rendered once and shared by every subscriber (``api.outbox`` renders a merged diff
 itself). Nothing here waits: a subscriber's outbox takes or refuses each frame at once.
@@ -20,7 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Protocol
+from functools import partial
+from typing import Any, Protocol
 
 import orjson
 
@@ -29,6 +34,10 @@ from api.errors import ApiError, ErrorCode
 from api.marketdata import NS_PER_MS, BookUpdate
 from api.outbox import Outbox
 from api.public import ticker_view, trade_view
+from api.wire import Units
+from matcher.events import AUCTION_INDICATIVE, HALTED, REANCHORED, SESSION_CHANGED, UNCROSSED
+from matcher.halts import DESCRIPTIONS, HaltReason
+from matcher.sessions import Session
 
 KINDS = ("book", "trades", "ticker", "session")
 TICKER_INTERVAL_S = 0.25
@@ -54,6 +63,7 @@ class MarketFeed:
         self._tickers_due: set[str] = set()
         self._ticker_timer: asyncio.TimerHandle | None = None
         services.market.listen(self._publish)
+        services.market.listen_gating(self._publish_gating)
 
     def check(self, channel: object) -> str:
         """``channel`` if it names a known kind and symbol; else INVALID_PARAMETER."""
@@ -127,6 +137,14 @@ class MarketFeed:
             loop = asyncio.get_running_loop()
             self._ticker_timer = loop.call_later(TICKER_INTERVAL_S, self._publish_tickers)
 
+    def _publish_gating(self, events: list[tuple[Any, ...]]) -> None:
+        for event in events:
+            subscribers = self._subscribers.get(f"session.{event[2]}")
+            if subscribers:
+                frame = orjson.dumps({"channel": f"session.{event[2]}", **gating_view(self.units, event)})
+                for outbox in subscribers:
+                    outbox.put(frame)
+
     def _publish_tickers(self) -> None:
         due, self._tickers_due, self._ticker_timer = self._tickers_due, set(), None
         for symbol in due:
@@ -134,3 +152,31 @@ class MarketFeed:
             frame = self._ticker(symbol)
             for outbox in self._subscribers.get(channel, ()):
                 outbox.put_latest(channel, frame)
+
+
+def gating_view(units: Units, event: tuple[Any, ...]) -> dict[str, Any]:
+    """A gating event as a ``session.<SYMBOL>`` frame's fields, prices and quantities as decimals."""
+    kind, seq, symbol = event[0], event[1], event[2]
+    price, qty = partial(units.price_text, symbol), partial(units.qty_text, symbol)
+    if kind == HALTED:
+        reason = HaltReason(event[3])
+        return {
+            "type": "halted",
+            "seq": seq,
+            "reason": reason.name.lower(),
+            "description": DESCRIPTIONS[reason],
+        }
+    if kind == AUCTION_INDICATIVE:
+        _, _, _, at, volume, imbalance = event
+        return {"type": "auction", "seq": seq, "price": price(at) if at else None, "volume": qty(volume),
+                "imbalance": qty(imbalance)}  # fmt: skip
+    if kind == UNCROSSED:
+        return {"type": "uncrossed", "seq": seq, "price": price(event[3]), "volume": qty(event[4])}
+    if kind == SESSION_CHANGED:
+        return {"type": "session_changed", "seq": seq, "session": Session(event[3]).name.lower()}
+    if kind == REANCHORED:
+        _, _, _, anchor, low, high, direction, count = event
+        return {"type": "reanchored", "seq": seq, "anchor": price(anchor), "low": price(low),
+                "high": price(high), "direction": "up" if direction > 0 else "down",
+                "reanchors": count}  # fmt: skip
+    return {"type": "resumed", "seq": seq}

@@ -25,15 +25,28 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import partial
 from heapq import nlargest, nsmallest
 from typing import Any, Protocol
 
+from api.wire import Units
 from matcher.engine import Engine
 from matcher.enums import Side
-from matcher.events import ACCEPTED, AMENDED, CANCELLED, FILL
+from matcher.events import (
+    ACCEPTED,
+    AMENDED,
+    AUCTION_INDICATIVE,
+    BOOK_REBUILT,
+    CANCELLED,
+    FILL,
+    HALTED,
+    REANCHORED,
+    RESUMED,
+    SESSION_CHANGED,
+    UNCROSSED,
+)
 
 BUY = int(Side.BUY)
+GATING_EVENTS = frozenset((HALTED, AUCTION_INDICATIVE, UNCROSSED, RESUMED, SESSION_CHANGED, REANCHORED))
 NS_PER_MS = 1_000_000
 MINUTE_NS = 60 * 1_000_000_000
 INTERVALS = {
@@ -122,20 +135,26 @@ class SymbolData:
         )
 
 
-#: The keys of a gating view (``matcher.gating.Gate.view``) that hold prices, in ticks.
+#: The keys of a gating view (``matcher.gating.Gate.view``) and of its ``auction`` that hold
+#: prices (ticks) and quantities (lots).
 VIEW_PRICES = frozenset({"reference", "band", "anchor", "indicative_price"})
+VIEW_QUANTITIES = frozenset({"indicative_volume", "imbalance"})
 
 
-def _priced(view: dict[str, Any], price_text: Callable[[int], str]) -> dict[str, Any]:
-    """``view`` with its prices as decimal strings (a list of prices, such as the band, each)."""
-    priced = dict(view)
-    for key in VIEW_PRICES.intersection(view):
-        value = view[key]
-        if isinstance(value, int):
-            priced[key] = price_text(value)
-        elif isinstance(value, list | tuple):
-            priced[key] = [price_text(v) for v in value]
-    return priced
+def _in_units(view: dict[str, Any], symbol: str, units: Units) -> dict[str, Any]:
+    """``view`` with its prices and quantities as decimal strings (a band: each edge), the
+    auction's too."""
+    shown = dict(view)
+    for key, value in view.items():
+        if key in VIEW_PRICES and isinstance(value, int):
+            shown[key] = units.price_text(symbol, value)
+        elif key in VIEW_PRICES and isinstance(value, list | tuple):
+            shown[key] = [units.price_text(symbol, edge) for edge in value]
+        elif key in VIEW_QUANTITIES and isinstance(value, int):
+            shown[key] = units.qty_text(symbol, value)
+        elif key == "auction" and isinstance(value, dict):
+            shown[key] = _in_units(value, symbol, units)
+    return shown
 
 
 class MarketData:
@@ -147,6 +166,8 @@ class MarketData:
         self._ts = 0
         self.sessions: dict[str, dict[str, Any]] = {}
         self._listeners: list[Callable[[list[BookUpdate]], None]] = []
+        self._gating_listeners: list[Callable[[list[tuple[Any, ...]]], None]] = []
+        self._gating: list[tuple[Any, ...]] = []  # this apply's gating events, in order
         self._updates: dict[str, BookUpdate] = {}
 
     def listen(self, listener: Callable[[list[BookUpdate]], None]) -> None:
@@ -154,16 +175,20 @@ class MarketData:
         with one ``BookUpdate`` per changed symbol. It must not block (queue and return)."""
         self._listeners.append(listener)
 
+    def listen_gating(self, listener: Callable[[list[tuple[Any, ...]]], None]) -> None:
+        """Call ``listener(events)`` on the loop after each ``apply`` that carried gating events
+        (halts, auction indications and uncrossings, resumptions, session changes, re-anchors),
+        in engine order. It must not block."""
+        self._gating_listeners.append(listener)
+
     def session_of(self, symbol: str) -> dict[str, Any]:
         """The symbol's session and halt state as last read from the engine (see
         ``refresh_sessions``); before gating is on: continuous, not gated."""
         return {"symbol": symbol, **self.sessions.get(symbol, NOT_GATED)}
 
-    async def refresh_sessions(
-        self, node: Subscribable, price_text: Callable[[str, int], str], every_s: float = 1.0
-    ) -> None:
+    async def refresh_sessions(self, node: Subscribable, units: Units, every_s: float = 1.0) -> None:
         """Read every symbol's gating view from the engine, now and every ``every_s`` seconds, its
-        prices (ticks in the engine) turned into decimal strings by ``price_text(symbol, ticks)``."""
+        prices and quantities (ticks and lots in the engine) as decimal strings."""
         names = list(self.symbols)
 
         def views(engine: Engine) -> dict[str, dict[str, Any]]:
@@ -173,9 +198,7 @@ class MarketData:
 
         while True:
             views_now = await asyncio.wrap_future(node.read(views))
-            self.sessions = {
-                name: _priced(view, partial(price_text, name)) for name, view in views_now.items()
-            }
+            self.sessions = {name: _in_units(view, name, units) for name, view in views_now.items()}
             await asyncio.sleep(every_s)
 
     async def attach(self, node: Subscribable) -> None:
@@ -208,10 +231,13 @@ class MarketData:
             self.seq = seq
             self._ts = ts
             takers: dict[int, int] = {}  # order id -> limit price, for the command's taker
+            auctions: set[str] = set()  # symbols whose book an auction is rebuilding
             for event in events:
                 kind = event[0]
                 if kind == FILL:
-                    self._fill(event, ts, takers)
+                    self._fill(event, ts, takers, event[2] not in auctions)
+                elif kind == CANCELLED and event[2] in auctions:
+                    continue  # the auction's BookRebuilt gives the levels
                 elif kind == ACCEPTED:
                     _, _, symbol, oid, _, side, price, qty, _, _, _ = event
                     takers[oid] = price
@@ -224,7 +250,24 @@ class MarketData:
                     takers[oid] = price
                     self._change(symbol, side, old_price, -old_leaves, seq)
                     self._change(symbol, side, price, leaves, seq)
+                elif kind in GATING_EVENTS:
+                    self._gating.append(event)
+                    if kind == UNCROSSED:
+                        auctions.add(event[2])
+                elif kind == BOOK_REBUILT:
+                    auctions.discard(event[2])
+                    self._rebuild(event, seq)
         self._publish()
+
+    def _rebuild(self, event: tuple[Any, ...], seq: int) -> None:
+        """Take a rebuilt book's levels, publishing each level that changed."""
+        _, _, symbol, bids, asks = event
+        data = self.symbols[symbol]
+        for side, levels, now in ((BUY, data.bids, dict(bids)), (3 - BUY, data.asks, dict(asks))):
+            for price in levels.keys() | now.keys():
+                delta = now.get(price, 0) - levels.get(price, 0)
+                if delta:
+                    self._change(symbol, side, price, delta, seq)
 
     def _change(self, symbol: str, side: int, price: int, delta: int, seq: int) -> None:
         data = self.symbols[symbol]
@@ -255,12 +298,18 @@ class MarketData:
         if updates:
             for listener in self._listeners:
                 listener(updates)
+        gating, self._gating = self._gating, []
+        if gating:
+            for gating_listener in self._gating_listeners:
+                gating_listener(gating)
 
-    def _fill(self, event: tuple[Any, ...], ts: int, takers: dict[int, int]) -> None:
+    def _fill(self, event: tuple[Any, ...], ts: int, takers: dict[int, int], book: bool) -> None:
+        """A trade; with ``book``, also its levels' changes (a maker resting at the trade price,
+        the command's taker at its limit)."""
         _, seq, symbol, trade_id, taker_id, _, _, _, taker_side, price, qty, quote_qty = event[:12]
-        maker_side = 3 - taker_side
-        self._change(symbol, maker_side, price, -qty, seq)
-        self._change(symbol, taker_side, takers[taker_id], -qty, seq)
+        if book:
+            self._change(symbol, 3 - taker_side, price, -qty, seq)
+            self._change(symbol, taker_side, takers[taker_id], -qty, seq)
         data = self.symbols[symbol]
         trade = Trade(trade_id, ts, price, qty, quote_qty, taker_side)
         data.trades.append(trade)

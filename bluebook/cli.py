@@ -9,7 +9,8 @@ through the public API, printing each acknowledged order). On a clean stop it wr
 ``bluebook api`` is the same without the demo, in production mode unless ``--dev``; ``bluebook
 demo-mm`` runs the demo market against a server already running. ``bluebook accounts`` issues
 keys and development credits (``bluebook.accounts``); ``bluebook ref`` sets and clears an
-operator's reference prices on a running server. ``bluebook settle`` runs the settlement worker,
+operator's reference prices on a running server, and ``bluebook halt`` and ``bluebook resume``
+halt a symbol and lift the halt (``bluebook.operator``). ``bluebook settle`` runs the settlement worker,
 a separate process (``settlement.worker``).
 """
 
@@ -38,7 +39,7 @@ from bluebook.demo_mm import DemoMarket, Funder, chain_funder, credit_funder
 from bluebook.gating_feed import Feed, ReferencePump
 from bluebook.localchain import CONFIRMATIONS, LocalChain, running_chain
 from bluebook.markets import default_markets, load_markets
-from bluebook.operator import reference
+from bluebook.operator import halt, reference
 from bluebook.projector import rebuild_store
 from bluebook.reference import AggregatorFeed, StaticFeed, default_references
 from bluebook.server import ApiServer, ApiSettings
@@ -137,10 +138,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     ref_clear = ref_actions.add_parser("clear", help="hand an underlying back to its feed")
     ref_clear.add_argument("underlying")
     ref_list = ref_actions.add_parser("list", help="the prices that stand")
-    for sub in (ref_set, ref_clear, ref_list):
+    halt_parser = commands.add_parser(
+        "halt", help="halt a symbol on a running server (it reopens by auction)"
+    )
+    resume_parser = commands.add_parser("resume", help="lift a halt reason on a running server")
+    for sub, verb in ((halt_parser, "halt"), (resume_parser, "lift")):
+        sub.add_argument("symbol", nargs="?", default="", help=f"the symbol to {verb} (TSLAx-USDC)")
+        sub.add_argument("--all", action="store_true", help=f"{verb} every symbol")
+        sub.add_argument("--reason", default="operator",
+                         help="operator, corporate_action (cancels open orders), token_paused; "
+                              "resume also takes circuit_breaker")  # fmt: skip
+    for sub in (ref_set, ref_clear, ref_list, halt_parser, resume_parser):
         sub.add_argument("--data-dir", type=Path)
     args = parser.parse_args(argv)
     _with_settings(args, parser)
+    if args.command in ("halt", "resume"):
+        if bool(args.symbol) == args.all:
+            parser.error(f"{args.command}: give a symbol or --all")
+        return _print_result(lambda: halt(args.data_dir, args.symbol, args.reason, args.command == "halt"))
     if args.command == "ref":
         given = {name: getattr(args, name) for name in ("underlying", "price", "status") if name in args}
         return _print_result(lambda: reference(args.data_dir, args.action, **given))

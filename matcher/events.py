@@ -40,6 +40,7 @@ class EventKind(IntEnum):
     RESUMED = 12
     SESSION_CHANGED = 13
     REANCHORED = 14
+    BOOK_REBUILT = 15
 
 
 class Event(Record):
@@ -263,6 +264,23 @@ class Reanchored(Event):
     reanchors: int
 
 
+class BookRebuilt(Event):
+    """The reopening auction rebuilt ``symbol``'s book; ``bids`` and ``asks`` are all its levels
+    after it, as (price, volume) pairs, best first. It follows the auction's ``Uncrossed``, fills
+    and cancels. Those fills do not fit continuous trading's picture (a maker resting at the trade
+    price, a taker that just arrived at its limit): both sides rested at their own prices. So a
+    consumer that keeps the book's levels takes these levels in place of the changes the fills
+    and cancels between ``Uncrossed`` and this event would imply."""
+
+    __slots__ = ()
+    KIND = EventKind.BOOK_REBUILT
+    kind: int
+    seq: int
+    symbol: str
+    bids: tuple[tuple[int, int], ...]
+    asks: tuple[tuple[int, int], ...]
+
+
 ACCEPTED = int(EventKind.ACCEPTED)
 FILL = int(EventKind.FILL)
 CANCELLED = int(EventKind.CANCELLED)
@@ -277,12 +295,13 @@ UNCROSSED = int(EventKind.UNCROSSED)
 RESUMED = int(EventKind.RESUMED)
 SESSION_CHANGED = int(EventKind.SESSION_CHANGED)
 REANCHORED = int(EventKind.REANCHORED)
+BOOK_REBUILT = int(EventKind.BOOK_REBUILT)
 
 _CLASSES: dict[int, type[Event]] = {
     int(cls.KIND): cls
     for cls in (
         Accepted, Fill, Cancelled, Amended, Rejected, Duplicate, Deposited, Withdrawn,
-        Halted, AuctionIndicative, Uncrossed, Resumed, SessionChanged, Reanchored,
+        Halted, AuctionIndicative, Uncrossed, Resumed, SessionChanged, Reanchored, BookRebuilt,
     )
 }  # fmt: skip
 

@@ -16,7 +16,8 @@ What does not execute stays in the book with its time priority (the book is rebu
 queues, in order). The leftover book is never crossed inside the band; orders left crossing
 beyond the band's edges (bids above the high edge, asks below the low one, possible only when a
 reference moved the band while collecting) are cancelled with reason ``AUCTION``, so continuous
-trading resumes on an uncrossed book.
+trading resumes on an uncrossed book. A ``BookRebuilt`` event with the new book's levels closes
+the auction's events.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from matcher.accounts import buy_hold_per_lot
 from matcher.auction import clearing_price
 from matcher.book import O_ACCOUNT, O_ENDED, O_ID, O_LEAVES, O_PRICE, O_QTY, O_SIDE, Order
 from matcher.enums import CancelReason, OrderStatus, Side
-from matcher.events import CANCELLED, FILL, UNCROSSED
+from matcher.events import BOOK_REBUILT, CANCELLED, FILL, UNCROSSED
 
 if TYPE_CHECKING:
     from matcher.engine import Market
@@ -71,6 +72,9 @@ def uncross(market: Market, rows: dict[int, list[int]], fee_row: list[int], refe
     for order in orders:
         if order[O_LEAVES]:
             market.book.load(order)
+    if events:  # something traded or was cancelled: say what the book is now
+        bids, asks = market.book.levels()
+        events.append((BOOK_REBUILT, seq, book.symbol, tuple(sorted(bids, reverse=True)), tuple(sorted(asks))))  # fmt: skip  # noqa: E501
     return events
 
 

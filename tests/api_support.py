@@ -18,6 +18,7 @@ from bluebook.gating_feed import ReferencePump, pinned, sessions_command
 from bluebook.markets import default_markets
 from bluebook.reference import StaticFeed, default_references
 from bluebook.server import ApiServer, ApiSettings
+from matcher.config import MarketConfig
 from matcher.sessions import Session
 
 CONFIG = default_markets()
@@ -27,9 +28,11 @@ GENEROUS = RateLimitPolicy(
 )
 
 
-def start_server(data_dir: Path, *, dev: bool = True, limits: RateLimitPolicy = GENEROUS) -> ApiServer:
+def start_server(
+    data_dir: Path, *, dev: bool = True, limits: RateLimitPolicy = GENEROUS, config: MarketConfig = CONFIG
+) -> ApiServer:
     server = ApiServer(
-        CONFIG, data_dir, ApiSettings(port=0, dev=dev, rate_limits=limits, snapshot_every_s=3_600)
+        config, data_dir, ApiSettings(port=0, dev=dev, rate_limits=limits, snapshot_every_s=3_600)
     )
     server.start()
     return server
