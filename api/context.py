@@ -77,13 +77,29 @@ class Services:
     chain: ChainView | None = None
     #: The operator's reference prices, when gating runs (``bluebook run`` sets them); None: off.
     references: OperatorPrices | None = None
+    #: Submissions of this turn of the event loop, not yet handed to the node.
+    _waiting: list[tuple[Sequence[tuple[Any, ...]], asyncio.Future[Acks]]] = field(default_factory=list)
 
     async def execute(self, commands: Sequence[tuple[Any, ...]]) -> Acks:
-        """Submit and wait for the acks (after the journal commit); ENGINE_UNAVAILABLE if stopped."""
+        """Submit and wait for the acks (after the journal commit); ENGINE_UNAVAILABLE if stopped.
+
+        What every request submits in one turn of the event loop goes to the node as one list,
+        in the order submitted, with one hand-off to the sequencer thread and one wake-up back,
+        and each request gets its own acks."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Acks] = loop.create_future()
+        self._waiting.append((commands, waiter))
+        if len(self._waiting) == 1:
+            loop.call_soon(self._submit_waiting, loop)
         try:
-            return await asyncio.wrap_future(self.node.submit(commands))
+            return await waiter
         except RuntimeError:  # NodeStopped: the node is stopping or failed
             raise ApiError(ErrorCode.ENGINE_UNAVAILABLE) from None
+
+    def _submit_waiting(self, loop: asyncio.AbstractEventLoop) -> None:
+        waiting, self._waiting = self._waiting, []
+        submitted = self.node.submit([command for commands, _ in waiting for command in commands])
+        submitted.add_done_callback(lambda done: loop.call_soon_threadsafe(_hand_back, waiting, done))
 
     async def read(self, query: Callable[[Engine], T]) -> T:
         """Run a quick, copying query on the sequencer thread (``Node.read``)."""
@@ -91,3 +107,19 @@ class Services:
             return await asyncio.wrap_future(self.node.read(query))
         except RuntimeError:
             raise ApiError(ErrorCode.ENGINE_UNAVAILABLE) from None
+
+
+def _hand_back(
+    waiting: list[tuple[Sequence[tuple[Any, ...]], asyncio.Future[Acks]]], done: Future[Acks]
+) -> None:
+    """Give each waiting request its slice of the node's acks (or the node's error)."""
+    error = done.exception()
+    acks = done.result() if error is None else []
+    start = 0
+    for commands, waiter in waiting:
+        if not waiter.done():  # a request cancelled meanwhile (its client left) takes nothing
+            if error is not None:
+                waiter.set_exception(error)
+            else:
+                waiter.set_result(acks[start : start + len(commands)])
+        start += len(commands)
