@@ -114,8 +114,10 @@ class ApiServer:
                 ws=settings.ws,
             )
             app = FastOrderEntry(self.app_factory(services), order_entry(services))
-            config = uvicorn.Config(app, host=settings.host, port=port,
-                                    log_level="warning", lifespan="on", access_log=False)  # fmt: skip
+            # No per-message compression: it costs a fifth of the event loop's time under order flow
+            # (each small frame compressed for each connection) to save bytes on the local wire.
+            config = uvicorn.Config(app, host=settings.host, port=port, log_level="warning", lifespan="on",
+                                    access_log=False, ws_per_message_deflate=False)  # fmt: skip
             self._server = uvicorn.Server(config)
             self._thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)
             self._thread.start()
