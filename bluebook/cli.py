@@ -40,6 +40,7 @@ from bluebook.gating_feed import Feed, ReferencePump
 from bluebook.localchain import CONFIRMATIONS, LocalChain, running_chain
 from bluebook.markets import default_markets, load_markets
 from bluebook.operator import halt, reference
+from bluebook.pauses import PauseWatcher
 from bluebook.projector import rebuild_store
 from bluebook.reference import AggregatorFeed, StaticFeed, default_references
 from bluebook.server import ApiServer, ApiSettings
@@ -227,15 +228,15 @@ def _serve(config: MarketConfig, args: argparse.Namespace, *, demo: bool = False
         return 1
     node, database = server.node, server.database
     assert node is not None and database is not None
-    watcher, market, pump = None, None, None
+    watcher, market, pump, pauses = None, None, None, None
+    vault = None  # the settlement contract, when there is a chain
     try:
         if chain is not None:
             deployment = chain.start()
             assert server.services is not None
             server.services.chain = ChainMonitor(database, config, chain.url, deployment.vault)
-            watcher = DepositWatcher(
-                database, chain.vault(), config, node.submit, confirmations=CONFIRMATIONS
-            )
+            vault = chain.vault()
+            watcher = DepositWatcher(database, vault, config, node.submit, confirmations=CONFIRMATIONS)
             watcher.start()
             node.add_health("chain", chain.chain_health)
             node.add_health("settlement_worker", chain.worker_health)
@@ -263,6 +264,10 @@ def _serve(config: MarketConfig, args: argparse.Namespace, *, demo: bool = False
             assert server.services is not None
             server.services.references = pump.manual
             node.add_health("reference_feeds", pump.health)
+            if vault is not None:  # an asset the vault paused halts its symbols
+                pauses = PauseWatcher(config, vault, node.submit)
+                pauses.start()
+                node.add_health("asset_pauses", pauses.health)
         if chain is not None:  # the development aggregators move, so references stay fresh
             chain.move_prices(stop)
         if demo:
@@ -280,6 +285,8 @@ def _serve(config: MarketConfig, args: argparse.Namespace, *, demo: bool = False
     finally:
         if market is not None:
             market.stop()
+        if pauses is not None:
+            pauses.stop()
         if pump is not None:
             pump.stop()
         if watcher is not None:
