@@ -1,12 +1,12 @@
 """``GET /metrics``: settlement figures in the Prometheus text format, computed on each scrape.
 
 The same figures as ``/v1/settlement/status`` (``api.settlement``; chain figures cached by the
-monitor), plus the batch lag histogram over every FINAL batch, each an aggregate query. Names:
+monitor), plus the fill lag histogram over every settled fill, each an aggregate query. Names:
 
 - ``bluebook_settlement_fills{status}``: waiting, in_flight, final, held (and
   ``bluebook_settlement_withdrawals{status}``: waiting, held)
 - ``bluebook_settlement_batches{state}``, ``bluebook_settlement_oldest_pending_batch_age_seconds``
-- ``bluebook_settlement_lag_seconds``: histogram of batch lag, cut -> final
+- ``bluebook_settlement_lag_seconds``: histogram of fill lag, fill -> final
 - ``bluebook_settlement_gas_per_trade``, ``bluebook_settlement_calldata_bytes_per_trade``
 - ``bluebook_settlement_open_alerts``, ``bluebook_settlement_reorgs_total``
 - with a chain: ``bluebook_settlement_sender_balance_wei``, ``bluebook_settlement_sender_runway_batches``,
@@ -63,7 +63,7 @@ class SettlementCollector(Collector):
         cumulative, count, total = lag_histogram(services.db, LAG_BUCKETS_S)
         yield HistogramMetricFamily(
             f"{PREFIX}_lag_seconds",
-            "Batch lag, cut to final (a fill adds its wait to be cut)",
+            "Settlement lag of each settled fill, fill to final",
             buckets=[*zip(map(str, LAG_BUCKETS_S), cumulative, strict=True), ("+Inf", count)],
             sum_value=total,
         )

@@ -2,7 +2,8 @@
 
 Figures come from the store's settlement tables (the worker is another process) and, when the
 shell gave ``Services.chain``, from the chain (cached there). ``lag_p50_s`` and ``lag_p99_s`` are
-batch lags, cut -> final (``settlement.metrics``): a fill's own lag adds its wait to be cut.
+fill lags, fill -> final, over the fills of the last FINAL batches; ``batch_lag_p50_s`` and
+``batch_lag_p99_s`` the batches' own, cut -> final (``settlement.metrics``).
 Reconciliation's ``agreement`` (vault ledger minus the engine's balances, engine units) is only
 meaningful once nothing is in flight, so it is null unless ``settled_up`` (no fill or withdrawal
 waiting, no batch pending);
@@ -48,9 +49,11 @@ def settlement_status(services: Services, now_ns: int) -> dict[str, Any]:
         "pending_batches": pending,
         "batches_by_state": by_state,
         "oldest_pending_s": store["oldest_open_batch_age_s"],
-        "lag_p50_s": store["batch_lag_p50_s"],
-        "lag_p99_s": store["batch_lag_p99_s"],
-        "lag_measured": "batch cut to final",
+        "lag_p50_s": store["fill_lag_p50_s"],
+        "lag_p99_s": store["fill_lag_p99_s"],
+        "lag_measured": "fill to final",
+        "batch_lag_p50_s": store["batch_lag_p50_s"],
+        "batch_lag_p99_s": store["batch_lag_p99_s"],
         **{key: store[key] for key in (
             "fills_waiting", "fills_in_flight", "fills_final", "fills_held", "withdrawals_waiting",
             "withdrawals_held", "gas_per_trade", "calldata_bytes_per_trade", "open_alerts", "reorgs_seen")},

@@ -60,5 +60,11 @@ class Bare:
 
 
 if __name__ == "__main__":
-    uvicorn.run(Bare(), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False,
-                ws_per_message_deflate=False)  # as the real server runs
+    uvicorn.run(
+        Bare(),
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        log_level="warning",
+        access_log=False,
+        ws_per_message_deflate=False,
+    )  # as the real server runs

@@ -162,8 +162,8 @@ def _projection(
     stamped = deposits + commands
     for start in range(0, len(stamped), PROJECTION_BATCH):
         chunk = stamped[start : start + PROJECTION_BATCH]
-        batches.append([(command[1], engine.apply(command)) for command in chunk])
-    trades = sum(1 for batch in batches for _, events in batch for event in events if event[0] == FILL)
+        batches.append([(command[1], command[2], engine.apply(command)) for command in chunk])
+    trades = sum(1 for batch in batches for _, _, events in batch for event in events if event[0] == FILL)
     with tempfile.TemporaryDirectory(prefix="bench-projection-") as directory:
         database = database_in(Path(directory))
         try:
@@ -196,8 +196,9 @@ def _sustained(database_in: Callable[[Path], Any], stamped: list[Any]) -> dict[s
     engine = Engine(_engine_config())
     groups, due, trades = [], [], 0
     for start in range(0, len(stamped), SUSTAINED_GROUP):
-        group = [(command[1], engine.apply(command)) for command in stamped[start : start + SUSTAINED_GROUP]]
-        trades += sum(1 for _, events in group for event in events if event[0] == FILL)
+        chunk = stamped[start : start + SUSTAINED_GROUP]
+        group = [(command[1], command[2], engine.apply(command)) for command in chunk]
+        trades += sum(1 for _, _, events in group for event in events if event[0] == FILL)
         groups.append(group)
         due.append(trades / SUSTAINED_TRADES_PER_S)  # seconds after the start
     with tempfile.TemporaryDirectory(prefix="bench-projector-") as directory:

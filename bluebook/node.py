@@ -266,7 +266,7 @@ class Node:
             future.set_result(acks[start : start + len(submitted)])
             start += len(submitted)
         if self.projector is not None:
-            self.projector.offer([(command[1], events) for command, events in acks if command is not None])
+            self.projector.offer([(c[1], c[2], events) for c, events in acks if c is not None])
         for listener in self._listeners:
             try:
                 listener(acks)

@@ -1,6 +1,6 @@
 """The projector: keeps the SQL projections up with the engine, off the order path.
 
-The node hands it each committed group of ``(seq, events)`` through ``offer``, which never
+The node hands it each committed group of ``(seq, ts, events)`` through ``offer``, which never
 blocks: the queue is bounded (``capacity`` groups), and a group that does not fit is dropped and
 counted. Nothing is lost by that, because the journal holds every command: whenever the next
 group does not start right after the projection's cursor, the projector first replays the
@@ -35,7 +35,7 @@ from store.snapshots import latest_snapshot
 
 log = logging.getLogger(__name__)
 
-Group = list[tuple[int, list[tuple[Any, ...]]]]
+Group = list[tuple[int, int, list[tuple[Any, ...]]]]  # (seq, ts, events) of each command
 #: Commands per transaction when replaying from the journal.
 REPLAY_BATCH = 2_000
 #: Queued groups written in one transaction, at most.
@@ -53,10 +53,11 @@ def replay_into(
     for seq, payload in read(data_dir / "journal", after_seq=engine.seq, archive=data_dir / "archive"):
         if upto is not None and seq > upto:
             break
-        events = engine.apply(decode(payload))
+        command = decode(payload)
+        events = engine.apply(command)
         if seq <= projection.seq:
             continue
-        batch.append((seq, events))
+        batch.append((seq, command[2], events))
         if len(batch) >= REPLAY_BATCH:
             projection.write(batch)
             batch = []

@@ -3,12 +3,13 @@ and whether the vault's books match the engine's (DESIGN.md, "Settlement", monit
 
 - ``store_metrics``: fills and withdrawals waiting, held items, batches by state, the oldest open
   batch's age, gas and calldata bytes per trade over FINAL batches, open alerts, reorgs seen (the
-  worker records each as a resolved ``reorg`` alert), and the batch lag's p50 and p99 over the
-  last ``LAG_WINDOW`` FINAL batches.
-- Batch lag is a FINAL batch's ``final_at_ns - created_at_ns`` (cut -> final), from the store
-  alone, so any process can compute it. A fill's own lag (fill -> final) adds the time it waited
-  to be cut: at most the worker's ``max_wait_s`` while batches are not full or in-flight-capped.
-  ``lag_histogram`` buckets every FINAL batch in one aggregate query.
+  worker records each as a resolved ``reorg`` alert), the fill lag's p50 and p99 over the fills
+  of the last ``LAG_WINDOW`` FINAL batches, and the batch lag's over those batches.
+- Fill lag is a settled fill's time to FINAL: its batch's ``final_at_ns`` minus the fill's own
+  command time (``trades.created_at_ns``), so it includes the wait to be cut into a batch. Batch
+  lag is a FINAL batch's ``final_at_ns - created_at_ns`` (cut -> final). Both come from the store
+  alone, so any process can compute them. ``lag_histogram`` buckets every settled fill in one
+  aggregate query.
 - ``reconciliation``: per asset, ``solvency`` (the token's ``balanceOf(vault)`` minus the vault
   ledger over all its accounts, token units: always exactly 0) and ``agreement`` (the vault
   ledger minus the engine's balances from the store's ``balances`` projection, engine units,
@@ -35,8 +36,19 @@ from store.models import Withdrawal as WithdrawalRow
 OPEN = ("CREATED", "FAILED", "SIGNED", "SENT", "MINED")
 #: FINAL batches that the lag percentiles cover, newest first.
 LAG_WINDOW = 1_000
-#: A batch's lag (cut -> final), as a SQL expression.
+#: A batch's lag (cut -> final), and a fill's (fill -> final, joined to its batch), in SQL.
 batch_lag_ns = SettlementBatch.final_at_ns - SettlementBatch.created_at_ns
+fill_lag_ns = SettlementBatch.final_at_ns - TradeRow.created_at_ns
+
+
+def _settled_fills(*columns: Any) -> Any:
+    """A select of ``columns`` over the fills of FINAL batches whose fill time is known."""
+    return (
+        select(*columns)
+        .select_from(TradeRow)
+        .join(SettlementBatch, SettlementBatch.batch_id == TradeRow.batch_id)
+        .where(SettlementBatch.state == "FINAL", TradeRow.created_at_ns.is_not(None))
+    )
 
 
 def percentile(ordered: Sequence[float], fraction: float) -> float | None:
@@ -85,15 +97,19 @@ def store_metrics(db: Engine, now_ns: int) -> dict[str, Any]:
         reorgs = connection.execute(
             select(func.count()).select_from(SettlementAlert).where(SettlementAlert.kind == "reorg")
         ).scalar()
-        lags = sorted(
+        recent = connection.execute(
+            select(SettlementBatch.batch_id, batch_lag_ns)
+            .where(SettlementBatch.state == "FINAL")
+            .order_by(SettlementBatch.batch_id.desc())
+            .limit(LAG_WINDOW)
+        ).all()
+        lags = sorted(ns / 1e9 for _, ns in recent)
+        fill_lags = sorted(
             ns / 1e9
             for ns in connection.execute(
-                select(batch_lag_ns)
-                .where(SettlementBatch.state == "FINAL")
-                .order_by(SettlementBatch.batch_id.desc())
-                .limit(LAG_WINDOW)
+                _settled_fills(fill_lag_ns).where(TradeRow.batch_id >= recent[-1][0])
             ).scalars()
-        )
+        ) if recent else []  # fmt: skip
     settled_trades = final_items.get(True, 0)
     calldata = (
         final_batches * HEADER_BYTES
@@ -113,22 +129,24 @@ def store_metrics(db: Engine, now_ns: int) -> dict[str, Any]:
         "calldata_bytes_per_trade": calldata / settled_trades if settled_trades else None,
         "open_alerts": int(alerts or 0),
         "reorgs_seen": int(reorgs or 0),
+        "fill_lag_p50_s": percentile(fill_lags, 0.50),
+        "fill_lag_p99_s": percentile(fill_lags, 0.99),
         "batch_lag_p50_s": percentile(lags, 0.50),
         "batch_lag_p99_s": percentile(lags, 0.99),
     }
 
 
 def lag_histogram(db: Engine, bounds_s: Sequence[float]) -> tuple[list[int], int, float]:
-    """Over every FINAL batch: how many have a batch lag <= each bound (cumulative, in the order of
+    """Over every settled fill: how many have a fill lag <= each bound (cumulative, in the order of
     ascending ``bounds_s``), how many there are, and their lags' sum in seconds."""
     bounds_ns = [int(bound * 1e9) for bound in bounds_s]
     with db.connect() as connection:
         row = connection.execute(
-            select(
-                *(func.coalesce(func.sum(case((batch_lag_ns <= ns, 1), else_=0)), 0) for ns in bounds_ns),
+            _settled_fills(
+                *(func.coalesce(func.sum(case((fill_lag_ns <= ns, 1), else_=0)), 0) for ns in bounds_ns),
                 func.count(),
-                func.coalesce(func.sum(batch_lag_ns), 0),
-            ).where(SettlementBatch.state == "FINAL")
+                func.coalesce(func.sum(fill_lag_ns), 0),
+            )
         ).one()
     return [int(n) for n in row[:-2]], int(row[-2]), int(row[-1]) / 1e9
 

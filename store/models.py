@@ -178,6 +178,8 @@ class Trade(Base):
     batch_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     tx_hash: Mapped[str | None] = mapped_column(String(66))
     block_number: Mapped[int | None] = mapped_column(BigInteger)
+    #: The fill's command time (ns since the epoch); None for fills projected before it was kept.
+    created_at_ns: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Deposit(Base):

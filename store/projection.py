@@ -1,6 +1,7 @@
 """Projection: engine events → SQL rows, written in batches, one transaction per batch.
 
-``Projection.write(batch)`` takes ``(seq, events)`` pairs in sequence order and writes the
+``Projection.write(batch)`` takes ``(seq, ts, events)`` in sequence order (a command's seq,
+its time and its events) and writes the
 orders they touch (current state, one upsert per order per batch), their history, trades,
 deposits, withdrawals, the balances they change, and the cursor (the last seq written), all in
 one transaction, so the tables always show a prefix of the journal. Writing the same seq twice
@@ -81,8 +82,8 @@ class Projection:
                 or 0
             )
 
-    def write(self, batch: Iterable[tuple[int, list[tuple[Any, ...]]]]) -> int:
-        """Write a batch of ``(seq, events)``; return the new cursor."""
+    def write(self, batch: Iterable[tuple[int, int, list[tuple[Any, ...]]]]) -> int:
+        """Write a batch of ``(seq, ts, events)``; return the new cursor."""
         touched: dict[int, dict[str, Any]] = {}
         history: list[dict[str, Any]] = []
         trades: list[dict[str, Any]] = []
@@ -90,12 +91,12 @@ class Projection:
         withdrawals: list[dict[str, Any]] = []
         moved: dict[tuple[int, str], list[int]] = {}  # (account, asset) -> [total delta, held delta, seq]
         seq = self.seq
-        for seq, events in batch:
+        for seq, ts, events in batch:
             if seq <= self.seq:
                 raise ValueError(f"projection is at {self.seq}; seq {seq} was written already")
             first = len(history)
             for event in events:
-                self._project(event, touched, history, trades, deposits, withdrawals)
+                self._project(event, ts, touched, history, trades, deposits, withdrawals)
                 self._move(event, moved)
             for position, row in enumerate(history[first:]):
                 row["position"] = position
@@ -136,6 +137,7 @@ class Projection:
     def _project(
         self,
         event: tuple[Any, ...],
+        ts: int,
         touched: dict[int, dict[str, Any]],
         history: list[dict[str, Any]],
         trades: list[dict[str, Any]],
@@ -158,7 +160,7 @@ class Projection:
                                maker_order_id=maker_id, taker_account=taker, maker_account=maker,
                                taker_side=taker_side, price=price, qty=qty, quote_qty=quote,
                                taker_fee=taker_fee, maker_fee=maker_fee, settlement_status="unsettled",
-                               batch_id=None, tx_hash=None, block_number=None))  # fmt: skip
+                               batch_id=None, tx_hash=None, block_number=None, created_at_ns=ts))  # fmt: skip
             for order_id, leaves in ((taker_id, taker_leaves), (maker_id, maker_leaves)):
                 row = self._row(order_id, touched)
                 row.update(filled=row["filled"] + qty, leaves=leaves, updated_seq=seq)

@@ -23,7 +23,8 @@ def test_without_a_gating_table_the_rules_are_the_defaults() -> None:
 
 
 def test_the_gating_table_sets_rules_and_sessions() -> None:
-    rules = parse_markets(markets_with("""
+    rules = parse_markets(
+        markets_with("""
 [gating]
 reopening_auction_s = 120
 limit_state_s = 7.5
@@ -33,7 +34,8 @@ regular_band_pct_by_tier = [4, 8.25]
 [gating.sessions.overnight]
 band_pct = 15
 stale_after_s = 300
-""")).gating_rules
+""")
+    ).gating_rules
     assert rules.reopening_auction_ns == 120 * NS_PER_S and rules.limit_state_ns == 7_500_000_000
     assert rules.index_symbol == "TSLAx-USDC" and rules.breaker_levels_bps == (500, 1_000, 1_750)
     assert rules.regular_band_bps_by_tier == (400, 825)

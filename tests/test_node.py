@@ -114,7 +114,7 @@ def test_an_overflowing_queue_drops_groups_and_the_journal_fills_the_gap(
     groups = []
     for start in range(0, len(stream), 250):
         acks = sequencer.process(stream[start : start + 250])
-        groups.append([(command[1], events) for command, events in acks])
+        groups.append([(command[1], command[2], events) for command, events in acks])
     journal.close()
     projector = Projector(CONFIG, tmp_path, database, capacity=2)
     for group in groups[:-1]:

@@ -65,7 +65,8 @@ def test_status_reports_final_batches_lag_sender_and_books_that_agree(server: Ap
     batches = -(-FILLS // BATCH_SIZE)
     assert status["final_batches"] == batches and status["pending_batches"] == 0
     assert status["oldest_pending_s"] is None and status["settled_up"] is True
-    assert 0 < status["lag_p50_s"] <= status["lag_p99_s"]
+    assert 0 < status["lag_p50_s"] <= status["lag_p99_s"]  # fill -> final
+    assert status["lag_measured"] == "fill to final" and 0 < status["batch_lag_p50_s"] <= status["lag_p99_s"]
     assert status["fills_final"] == FILLS and status["fills_waiting"] == 0 and status["reorgs_seen"] == 0
     chain = status["chain"]
     assert int(chain["sender_balance_wei"]) > 0 and chain["sender_runway_batches"] > 0
@@ -73,7 +74,7 @@ def test_status_reports_final_batches_lag_sender_and_books_that_agree(server: Ap
     assert set(books) >= {"USDC", "TSLAx"}
     for figures in books.values():
         assert figures["solvency"] == "0" and figures["agreement"] == 0 and not figures["accounts_differing"]
-    print(f"\nstatus: {batches} final batches, batch lag p50 {status['lag_p50_s']:.2f} s "
+    print(f"\nstatus: {batches} final batches, fill lag p50 {status['lag_p50_s']:.2f} s "
           f"p99 {status['lag_p99_s']:.2f} s, gas/trade {status['gas_per_trade']:.0f}, "
           f"runway {chain['sender_runway_batches']} batches")  # fmt: skip
 
@@ -106,8 +107,8 @@ def test_metrics_expose_the_settlement_figures_in_prometheus_text(server: ApiSer
     batches = -(-FILLS // BATCH_SIZE)
     assert samples[("bluebook_settlement_batches", (("state", "FINAL"),))] == batches
     assert samples[("bluebook_settlement_fills", (("status", "waiting"),))] == 0
-    assert samples[("bluebook_settlement_lag_seconds_count", ())] == batches
-    assert samples[("bluebook_settlement_lag_seconds_bucket", (("le", "+Inf"),))] == batches
+    assert samples[("bluebook_settlement_lag_seconds_count", ())] == FILLS  # one per settled fill
+    assert samples[("bluebook_settlement_lag_seconds_bucket", (("le", "+Inf"),))] == FILLS
     assert samples[("bluebook_settlement_reorgs_total", ())] == 0
     assert samples[("bluebook_settlement_chain_up", ())] == 1
     assert samples[("bluebook_settlement_sender_balance_wei", ())] > 0

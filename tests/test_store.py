@@ -61,7 +61,7 @@ def test_a_rebuilt_projection_equals_the_live_one(database: Database, tmp_path: 
     stream = commands(3_000, 4)
     for start in range(0, len(stream), 250):
         results = sequencer.process(stream[start : start + 250])
-        projection.write([(command[1], events) for command, events in results if command is not None])
+        projection.write([(c[1], c[2], events) for c, events in results if c is not None])
     journal.close()
     live = dump(database)
     assert live["trades"] and live["orders"] and live["deposits"]
@@ -92,8 +92,8 @@ def test_a_rebuilt_projection_equals_the_live_one(database: Database, tmp_path: 
 def test_the_projection_resumes_from_its_cursor(database: Database) -> None:
     projection = Projection(database, bench._engine_config())
     event = (7, 1, 5, "USDC", 100, "ref-1")  # Deposited
-    projection.write([(1, [event])])
+    projection.write([(1, 5, [event])])
     again = Projection(database, bench._engine_config())
     assert again.seq == 1
     with pytest.raises(ValueError, match="written already"):
-        again.write([(1, [event])])
+        again.write([(1, 5, [event])])
