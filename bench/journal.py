@@ -5,12 +5,14 @@ Scenarios, in this order in one process, each printing one JSON line:
 - ``engine``: the ``matcher`` benchmark's 8-symbol stream through ``Engine.apply``, in memory
   (the reference for the ratios below).
 - ``journal-off``, ``journal-batch``, ``journal-always``: the same stream through the sequencer
-  (stamp, encode, append, apply, commit) into a journal on disk in a temporary directory, with
+  (stamp, encode, frame, apply, write) into a journal on disk in a temporary directory, with
   each fsync policy. ``off`` and ``batch`` take the stream in groups of ``GROUP`` commands, one
-  commit (and, for ``batch``, one fsync) per group, as the node's sequencer loop does under load;
-  ``always`` syncs every command before the next (a shorter stream: it is bounded by the disk's
-  fsync time). Each line has ``commands_per_s``, ``ratio_vs_engine``, and the group-commit ack
-  latency (``p50_us``, ``p99_us``: from the group's first command in to its commit returning).
+  write (and, for ``batch``, one fsync) per group, pipelined as the node's sequencer loop does
+  under load: group N's fsync runs on the journal's syncer thread while group N+1 is staged, and
+  group N counts as acknowledged once both are over. ``always`` syncs every command before the
+  next (a shorter stream: it is bounded by the disk's fsync time). Each line has
+  ``commands_per_s``, ``ratio_vs_engine``, and the ack latency (``p50_us``, ``p99_us``: from the
+  group's first command in to its sync being done).
 - ``projection-sqlite``, ``projection-postgresql``: the engine's events for the stream written
   by ``store.projection.Projection`` in batches of ``PROJECTION_BATCH`` commands, each batch one
   transaction; ``rows_per_s`` (rows in the orders, history, trades, deposits and balances tables) and
@@ -133,14 +135,25 @@ def _journal_pass(policy: str, deposits: list[Any], groups: list[list[Any]]) -> 
         journal = JournalWriter(Path(directory), next_seq=1, policy=policy, batch_records=len(groups[0]))
         sequencer = Sequencer(Engine(_engine_config()), journal)
         sequencer.process(deposits)
-        process, now = sequencer.process, time.perf_counter_ns
+        stage, sync_later, now = sequencer.stage, journal.sync_later, time.perf_counter_ns
         latencies = [0] * len(groups)
 
-        def run() -> None:
+        def run() -> None:  # the node's loop under load (``bluebook.node``), without its inbox
+            staged: tuple[int, int, Any] | None = None  # group index, its start, its sync
             for i, commands_in in enumerate(groups):
                 start = now()
-                process(commands_in)
-                latencies[i] = now() - start
+                if staged is not None and staged[2].done():
+                    latencies[staged[0]] = now() - staged[1]
+                    staged = None
+                stage(commands_in)
+                synced = sync_later()
+                if staged is not None:
+                    staged[2].result()
+                    latencies[staged[0]] = now() - staged[1]
+                staged = (i, start, synced)
+            if staged is not None:
+                staged[2].result()
+                latencies[staged[0]] = now() - staged[1]
 
         elapsed = _timed(run)
         journal.close()

@@ -4,11 +4,14 @@ Threads and who owns what:
 
 - The sequencer thread owns the engine and the journal writer. It takes commands from the inbox
   (any thread may ``submit``), a group at a time: everything waiting, up to the journal's
-  ``batch_records``. It stamps, journals and applies them, commits the journal (one fsync for
-  the group under the ``batch`` policy), and only then resolves each submitter's future and
-  tells the listeners: nothing is acknowledged or published before it is durable. While one
-  group's fsync runs, the next group gathers in the inbox, so the fsync cost is shared by more
-  commands as load grows. The cyclic garbage collector is tuned at start (``tune_gc``).
+  ``batch_records``. It stamps, journals and applies them and writes the group to the journal
+  (``Sequencer.stage``), asks the journal's syncer thread for its fsync (one per group under the
+  ``batch`` policy), and resolves each submitter's future and tells the listeners only once that
+  sync is done: nothing is acknowledged or published before it is durable. Group N's fsync runs
+  while group N+1 is staged (fsync lets go of the GIL), so under load the disk's time overlaps
+  the matching instead of adding to it; group N is released as soon as both are over. Reads
+  (``read``), snapshots, an idle inbox and a stop first release the staged group, so a read or a
+  snapshot sees only durable state. The cyclic garbage collector is tuned at start (``tune_gc``).
 - The projector thread writes committed groups into the SQL store (``bluebook.projector``); it
   can fall behind or stop without slowing the sequencer.
 - A snapshot is taken every ``snapshot_every_s`` seconds: the sequencer forks, and the child
@@ -55,6 +58,8 @@ YOUNG_GC_THRESHOLD = 20_000
 
 Listener = Callable[[list[Ack]], None]
 Submitted = tuple[Sequence[tuple[Any, ...]], "Future[list[Ack]]"]
+#: A group applied and written, maybe not yet durable: its submissions, its acks, its sync.
+Staged = tuple[list[Submitted], list[Ack], "Future[None]"]
 T = TypeVar("T")
 
 
@@ -214,16 +219,30 @@ class Node:
     # ---------------------------------------------------------------------- the sequencer
 
     def _run(self) -> None:
+        """Take a group and stage it (apply and write) while the previous group's fsync runs,
+        then release the previous group. A read, a due snapshot, an idle inbox or a stop first
+        releases the staged group, so reads and snapshots see only durable state."""
         sequencer = self.sequencer
         assert sequencer is not None
         limit = sequencer.journal.batch_records
         inbox = self._inbox
+        staged: Staged | None = None
         stopping = False
-        while not stopping:
-            item = inbox.get()
+        while not stopping and self.failure is None:
+            if staged is None:
+                item = inbox.get()
+            else:
+                try:
+                    item = inbox.get_nowait()
+                except queue.Empty:  # idle: let the staged group become durable, release it
+                    self._release(staged)
+                    staged = None
+                    continue
             if item is None:
                 break
             if isinstance(item, Read):
+                self._release(staged)
+                staged = None
                 item.run(sequencer.engine)
                 continue
             taken = [item]
@@ -242,24 +261,49 @@ class Node:
                     continue
                 taken.append(item)
                 count += len(item[0])
-            self._process(sequencer, taken)
+            if staged is not None and staged[2].done():  # its sync is over: release it first
+                self._release(staged)
+                staged = None
+            new = self._stage(sequencer, taken)
+            self._release(staged)
+            staged = new
+            if reads or stopping or self._snapshot_due():
+                self._release(staged)
+                staged = None
             for read in reads:
                 read.run(sequencer.engine)
-            if self.failure is not None:
-                break
-            self._maybe_snapshot(sequencer)
+            if staged is None and self.failure is None:
+                self._maybe_snapshot(sequencer)
+        self._release(staged)
         self._refuse_waiting()
 
-    def _process(self, sequencer: Sequencer, taken: list[Submitted]) -> None:
+    def _stage(self, sequencer: Sequencer, taken: list[Submitted]) -> Staged | None:
+        """Apply and write a group and ask for its sync; None if the journal failed (its
+        submitters are told, and the node stops)."""
+        if self.failure is not None:
+            self._fail(taken, self.failure)
+            return None
         commands = [command for submitted, _ in taken for command in submitted]
         try:
-            acks = sequencer.process(commands)
+            acks = sequencer.stage(commands)
+            return taken, acks, sequencer.journal.sync_later()
         except OSError as error:  # the journal could not be written: stop acknowledging
-            self.failure = f"journal write failed: {error}"
-            self._accepting = False
-            log.critical("node: %s; refusing commands until restarted", self.failure)
-            for _, future in taken:
-                future.set_exception(NodeStopped(self.failure))
+            self._fail(taken, f"journal write failed: {error}")
+            return None
+
+    def _release(self, staged: Staged | None) -> None:
+        """Wait until a staged group is durable, then resolve its futures and tell the projector
+        and the listeners; if its sync (or an earlier one) failed, fail them and stop the node."""
+        if staged is None:
+            return
+        taken, acks, synced = staged
+        try:
+            synced.result()
+        except OSError as error:
+            self._fail(taken, f"journal sync failed: {error}")
+            return
+        if self.failure is not None:
+            self._fail(taken, self.failure)
             return
         start = 0
         for submitted, future in taken:
@@ -272,6 +316,16 @@ class Node:
                 listener(acks)
             except Exception:  # a listener's bug must not stop matching
                 log.exception("node: listener %r failed", listener)
+
+    def _fail(self, taken: list[Submitted], reason: str) -> None:
+        """Stop acknowledging (the engine holds commands that may not be durable) and tell the
+        submitters of ``taken``."""
+        if self.failure is None:
+            self.failure = reason
+            self._accepting = False
+            log.critical("node: %s; refusing commands until restarted", reason)
+        for _, future in taken:
+            future.set_exception(NodeStopped(self.failure))
 
     def _refuse_waiting(self) -> None:
         self._accepting = False
@@ -286,9 +340,13 @@ class Node:
 
     # -------------------------------------------------------------------------- snapshots
 
+    def _snapshot_due(self) -> bool:
+        return time.monotonic() - self._last_snapshot >= self.snapshot_every_s
+
     def _maybe_snapshot(self, sequencer: Sequencer) -> None:
+        """Take a snapshot if one is due (every staged group has been released)."""
         self._reap_snapshot(wait=False)
-        if self._snapshot_child is not None or time.monotonic() - self._last_snapshot < self.snapshot_every_s:
+        if self._snapshot_child is not None or not self._snapshot_due():
             return
         self._last_snapshot = time.monotonic()
         sequencer.journal.commit()

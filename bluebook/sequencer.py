@@ -7,6 +7,10 @@ commit), and only then returns the results: callers, market data and the store m
 only after that return, so nothing that was acknowledged or published can be lost in a crash;
 what was applied but not yet committed dies with the process and is not replayed.
 
+``stage`` is ``process`` without the final sync, for an owner that pipelines (``bluebook.node``):
+it stages group N+1 while group N's fsync runs on the journal's syncer thread, and releases a
+group's results only once a ``journal.sync_later()`` asked after that group's ``stage`` is done.
+
 ``recover`` builds the engine at start: the newest sound snapshot, then every journal record
 after it, after cutting a torn journal tail.
 """
@@ -60,6 +64,14 @@ class Sequencer:
         committed (synced) before the next is applied; otherwise the whole call is one group
         commit.
         """
+        acks = self.stage(commands)
+        self.journal.sync()
+        return acks
+
+    def stage(self, commands: Iterable[tuple[Any, ...]]) -> list[Ack]:
+        """``process`` without its final sync: the group is written to the journal, not yet
+        durable (under ``always`` each command is committed before the next is applied). Its acks
+        may be released once a ``journal.sync_later()`` asked after this returns is done."""
         acks: list[Ack] = []
         engine = self.engine
         apply = engine.apply
@@ -89,7 +101,7 @@ class Sequencer:
                 journal.commit()
                 records, first = [], seq
         journal.append_framed(first, records)
-        journal.commit()
+        journal.write()
         return acks
 
     def snapshot(self, directory: Path) -> Path:

@@ -10,11 +10,14 @@ it, and recovery checks that the two agree).
 Writing: ``append``/``append_many``/``append_framed`` buffer records; ``commit`` writes every
 buffered record with one ``write`` and, under the fsync policy, one ``fsync`` (group commit).
 ``batch`` (the default) syncs once per group: the sequencer commits each group of waiting
-commands (at most ``batch_records``), and while one group's fsync runs the next gathers, so under
-load a sync covers hundreds of commands and idle commands wait only for their own. ``always``
-commits, and syncs, after every command; ``off`` never syncs (tests, benchmarks). A command is
-durable, and may be acknowledged, once the ``commit`` that wrote it has returned. Segments rotate
-at a size limit, at a commit.
+commands (at most ``batch_records``), so under load a sync covers hundreds of commands and idle
+commands wait only for their own. ``always`` commits, and syncs, after every command; ``off``
+never syncs (tests, benchmarks). A command is durable, and may be acknowledged, once the
+``commit`` that wrote it has returned; or, for an owner that pipelines (``write`` now, then
+``sync_later``), once the future of a ``sync_later`` asked after its ``write`` is done: that
+fsync runs on the writer's syncer thread (fsync lets go of the GIL) while the owner goes on with
+the next group. Syncs run one at a time, in order, and each covers everything written before it
+was asked for. Segments rotate at a size limit, after a write, once the old segment is synced.
 
 Recovery (``recover``): a damaged record at the end of the last segment is a torn write: it is
 reported and cut off, never applied. A damaged record with a valid record anywhere after it, or
@@ -31,6 +34,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from io import BufferedWriter
@@ -43,6 +47,8 @@ HEADER = struct.Struct("<4sHq")  # magic, format version, first seq in the segme
 RECORD = struct.Struct("<II")  # payload length, crc32(payload)
 SUFFIX = ".journal"
 MAX_PAYLOAD = 1 << 20
+_DONE: Future[None] = Future()
+_DONE.set_result(None)
 
 
 def frame(payload: bytes) -> bytes:
@@ -181,7 +187,7 @@ class JournalWriter:
     """Appends records after ``recover``; one writer per journal directory.
 
     ``append``/``append_many``/``append_framed`` buffer, ``commit`` makes durable (per the fsync
-    policy).
+    policy); or ``write``, then ``sync_later`` and its future (see the module docstring).
     ``batch_records`` is the largest group the writer's owner should commit at once (the node's
     sequencer takes at most that many waiting commands per group).
     """
@@ -205,6 +211,9 @@ class JournalWriter:
         self.batch_records = batch_records
         self.next_seq = next_seq
         self._pending: list[bytes] = []  # framed records
+        self._unsynced = False  # written since the last sync was asked for
+        self._syncer: ThreadPoolExecutor | None = None  # made at the first ``sync_later``
+        self._last_sync: Future[None] = _DONE
         paths = segments(directory)
         if paths and not fresh_segment:
             self._file = paths[-1].open("ab")
@@ -229,22 +238,50 @@ class JournalWriter:
         self.next_seq = first_seq + len(records)
 
     def commit(self) -> int:
-        """Write every buffered record (one write, one fsync unless ``off``); return how many."""
+        """Write every buffered record and sync it (one write, one fsync unless ``off``); return
+        how many records were written."""
+        count = self.write()
+        self.sync()
+        return count
+
+    def write(self) -> int:
+        """Hand every buffered record to the OS in one write, not yet durable; return how many."""
         pending = self._pending
         if not pending:
             return 0
         self._file.write(b"".join(pending))
         self._file.flush()
-        if self.policy is not FsyncPolicy.OFF:
-            os.fsync(self._file.fileno())
         self._pending = []
+        self._unsynced = True
         if self._file.tell() >= self.segment_bytes:
+            self.sync()
             self._file.close()
             self._file = self._new_segment(self.next_seq)
         return len(pending)
 
+    def sync(self) -> None:
+        """Make everything written durable now (under ``batch`` and ``always``)."""
+        self._last_sync.result()  # a pending sync's error comes out here
+        if self._unsynced and self.policy is not FsyncPolicy.OFF:
+            os.fsync(self._file.fileno())
+        self._unsynced = False
+
+    def sync_later(self) -> Future[None]:
+        """A future done once everything written so far is durable (at once under ``off``, or
+        when nothing was written since the last sync); an fsync's ``OSError`` comes out of its
+        ``result``."""
+        if self.policy is FsyncPolicy.OFF or not self._unsynced:
+            return self._last_sync
+        self._unsynced = False
+        if self._syncer is None:
+            self._syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-sync")
+        self._last_sync = self._syncer.submit(os.fsync, self._file.fileno())
+        return self._last_sync
+
     def close(self) -> None:
         self.commit()
+        if self._syncer is not None:
+            self._syncer.shutdown()
         self._file.close()
 
     def _new_segment(self, first_seq: int) -> BufferedWriter:
