@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Protocol
 
 from bluebook.calendar import session_table
+from bluebook.poller import Poller
 from bluebook.reference import USD, ManualFeed, Quote, symbol_reference
 from matcher.commands import SetReference, SetSessions
 from matcher.config import MarketConfig
@@ -46,7 +46,7 @@ def sessions_command(table: SessionTable) -> SetSessions:
                           end=table.end, regular_closes=table.regular_closes)  # fmt: skip
 
 
-class ReferencePump:
+class ReferencePump(Poller):
     def __init__(
         self,
         config: MarketConfig,
@@ -57,43 +57,24 @@ class ReferencePump:
         session: Session | None = None,
         every_s: float = 1.0,
     ) -> None:
+        super().__init__("references", every_s)
         self.config = config
         self.underlyings = underlyings
         self.feed = feed
         self.submit = submit
         self.session = session
-        self.every_s = every_s
         self.manual = ManualFeed(name for name in underlyings.values() if name != USD)
         #: The feed's latest quote per underlying (what an operator's price hands back to).
         self.from_feed: dict[str, Quote] = {}
-        self.last_error: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="references", daemon=True)
 
     def start(self) -> None:
+        """Submit the session table, then poll the feed every ``every_s`` seconds."""
         table = pinned(self.session) if self.session is not None else session_table(dt.datetime.now(dt.UTC))
         self.submit([tuple(sessions_command(table))]).result(30)
-        self._thread.start()
+        super().start()
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def health(self) -> str:
-        return "ok" if self.last_error is None else self.last_error
-
-    def _run(self) -> None:
-        while True:
-            try:
-                self.pump()
-                self.last_error = None
-            except (
-                Exception
-            ) as error:  # a feed that fails now may answer later; the engine halts stale symbols
-                self.last_error = f"{type(error).__name__}: {error}"
-                log.warning("references: %s", self.last_error)
-            if self._stop.wait(self.every_s):
-                return
+    def poll(self) -> None:
+        self.pump()
 
     def pump(self) -> None:
         """Poll the feed once and submit every symbol's reference that can be computed."""

@@ -12,10 +12,10 @@ answer leaves the last state in force (``health`` says why) and is read again at
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from bluebook.gating_feed import Submit
+from bluebook.poller import Poller
 from matcher.commands import SetTradingStatus
 from matcher.config import MarketConfig
 from matcher.halts import HaltReason
@@ -26,28 +26,15 @@ log = logging.getLogger(__name__)
 TOKEN_PAUSED = int(HaltReason.TOKEN_PAUSED)
 
 
-class PauseWatcher:
+class PauseWatcher(Poller):
     def __init__(self, config: MarketConfig, vault: Any, submit: Submit, *, every_s: float = 1.0) -> None:
+        super().__init__("pauses", every_s)
         self.config = config
         self.vault = vault
         self.submit = submit
-        self.every_s = every_s
         self.asset_ids = VaultLayout.of(config).asset_ids
         #: symbol -> whether it is halted for a paused asset, as last submitted
         self.halted: dict[str, bool] = {}
-        self.last_error: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="pauses", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def health(self) -> str:
-        return "ok" if self.last_error is None else self.last_error
 
     def poll(self) -> None:
         """Read every asset's pause once; submit the symbols whose state changed."""
@@ -69,14 +56,3 @@ class PauseWatcher:
         self.halted.update(changed)
         for name in (name for name, halt in changed.items() if halt):
             log.warning("pauses: %s halted: an asset of it is paused in the vault", name)
-
-    def _run(self) -> None:
-        while True:
-            try:
-                self.poll()
-                self.last_error = None
-            except Exception as error:  # the chain may answer later; the last state stands
-                self.last_error = f"{type(error).__name__}: {error}"
-                log.warning("pauses: %s", self.last_error)
-            if self._stop.wait(self.every_s):
-                return
