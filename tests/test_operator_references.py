@@ -28,6 +28,15 @@ def session_of(url: str, symbol: str) -> dict:
     return next(s for s in sessions if s["symbol"] == symbol)
 
 
+def halted_view(url: str, symbol: str) -> dict:
+    """The symbol's session view once it shows the halt (the API reads views once a second)."""
+    deadline = time.monotonic() + 10
+    while not (view := session_of(url, symbol))["halted"]:
+        assert time.monotonic() < deadline, view
+        time.sleep(0.1)
+    return view
+
+
 def reference_of(url: str, symbol: str) -> str | None:
     return session_of(url, symbol).get("reference")
 
@@ -98,7 +107,7 @@ def test_an_operator_halts_a_symbol_which_collects_orders_then_reopens_by_auctio
         halted = bluebook("halt", "TSLAx-USDC", "--data-dir", data)
         assert halted.returncode == 0, halted.stderr
         assert json.loads(halted.stdout)["events"] == ["halted"]
-        view = session_of(server.url, "TSLAx-USDC")
+        view = halted_view(server.url, "TSLAx-USDC")
         assert (view["halted"], view["reason"], view["halt_reasons"]) == (
             True,
             "halted by the operator",
