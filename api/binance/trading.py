@@ -11,7 +11,8 @@ cancel-replace, and listen keys (``userDataStream``).
   command may already have changed the order too); an order
   the log no longer holds is read from the engine (client ids, 24 h) or the SQL store, whose
   rows carry no times (reported as 0) and follow the engine closely but not instantly.
-- Session gating is not built yet: every symbol takes MARKET orders at any time.
+- With gating on, MARKET orders are taken in regular hours only (-2010 otherwise), a price
+  outside the band is -1013 ``PERCENT_PRICE_BY_SIDE`` and a halted symbol -2010.
 """
 
 from __future__ import annotations
