@@ -12,7 +12,8 @@ cancel-replace, and listen keys (``userDataStream``).
   the log no longer holds is read from the engine (client ids, 24 h) or the SQL store, whose
   rows carry no times (reported as 0) and follow the engine closely but not instantly.
 - With gating on, MARKET orders are taken in regular hours only (-2010 otherwise), a price
-  outside the band is -1013 ``PERCENT_PRICE_BY_SIDE`` and a halted symbol -2010.
+  outside the band is -1013 ``PERCENT_PRICE_BY_SIDE``; on a halted symbol LIMIT orders are
+  collected for its reopening auction and MARKET (or IOC, FOK) orders get -2010.
 """
 
 from __future__ import annotations
