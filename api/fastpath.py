@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -30,9 +29,6 @@ class FastOrderEntry:
     def __init__(self, app: ASGIApp, place: Callable[[Request], Awaitable[JsonResponse]]) -> None:
         self.app = app
         self.place = place
-
-    def __getattr__(self, name: str) -> Any:  # the application's own attributes (state, routes)
-        return getattr(self.app, name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
