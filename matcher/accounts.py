@@ -17,6 +17,8 @@ Rules:
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from matcher.errors import InvariantError
 
 
@@ -24,6 +26,19 @@ def buy_hold_per_lot(price: int, quote_per_tick_lot: int, max_fee_bps: int) -> i
     """Quote units one lot of a buy at ``price`` holds: cost plus its largest possible fee."""
     cost = price * quote_per_tick_lot
     return cost + -(-cost * max_fee_bps // 10_000)
+
+
+class Ledger(NamedTuple):
+    """Where one symbol's book settles (``matcher.book``): the balance rows by account, the
+    row slots of available base and quote (held is the next slot of each), the lot size in base
+    units and the account fees are paid into (its row is looked up at each settlement, since a
+    restore replaces rows)."""
+
+    rows: dict[int, list[int]]
+    base: int
+    quote: int
+    lot: int
+    fee_account: int
 
 
 class Accounts:

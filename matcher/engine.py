@@ -30,8 +30,9 @@ Rules:
 Speed: ``apply`` is a closure built once (``_build_apply``) over the dicts it reads on every
 command; placing and cancelling, nearly all traffic, run inline in it, reading each symbol's
 book commands, balance slots and limits from one tuple (``refresh_hot``). A GTC limit passes most
-of its validation with one set lookup and enters the book through ``submit_limit``, which skips
-the checks the engine has made; the fills of one order are settled in one pass (``_settler``).
+of its validation with a few comparisons and enters the book through ``submit_limit``, which
+skips the checks the engine has made. The books settle fills and releases into the balance rows
+themselves, in the match loop (each has a ``Ledger``): the engine takes holds, the book moves them.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from matcher.accounts import Accounts, buy_hold_per_lot
+from matcher.accounts import Accounts, Ledger, buy_hold_per_lot
 from matcher.auction import clearing_price
 from matcher.book import (
     O_ACCOUNT,
@@ -71,10 +72,8 @@ from matcher.errors import SequenceError
 from matcher.events import (
     ACCEPTED,
     AUCTION_INDICATIVE,
-    CANCELLED,
     DEPOSITED,
     DUPLICATE,
-    FILL,
     HALTED,
     REJECTED,
     RESUMED,
@@ -100,13 +99,8 @@ FOK = int(TimeInForce.FOK)
 PLACE_ORDER = int(CommandKind.PLACE_ORDER)
 CANCEL_ORDER = int(CommandKind.CANCEL_ORDER)
 NO_EXPIRY = 1 << 63
-HOT_SETTLE = 4  # where a market's ``settle`` is in its ``_hot`` tuple
 _VALID_TIF = frozenset(int(t) for t in TimeInForce)
 _VALID_STP = frozenset(int(s) for s in Stp)
-#: (type of price, type of qty, order type, time in force, STP) of a well-formed GTC limit order:
-#: one set lookup passes the common order through most of its validation. (Enum fields compare
-#: equal to their ints; the journal's codec admits only ints, so nothing else arrives there.)
-GTC_LIMIT = frozenset((int, int, LIMIT, GTC, stp) for stp in _VALID_STP)
 UNKNOWN_SYMBOL = int(Reject.UNKNOWN_SYMBOL)
 UNKNOWN_ORDER = int(Reject.UNKNOWN_ORDER)
 INVALID_SIDE = int(Reject.INVALID_SIDE)
@@ -122,14 +116,23 @@ _STATUS_REASONS = frozenset(int(r) for r in (*OPERATED, HaltReason.CIRCUIT_BREAK
 class Market:
     """One symbol's book and the integers its risk checks need, flattened for the hot path."""
 
-    __slots__ = ("config", "book", "base", "quote", "lot", "k", "max_fee_bps", "limits")
+    __slots__ = ("config", "book", "base", "quote", "lot", "k", "max_fee_bps", "limits", "ledger")
 
-    def __init__(self, config: SymbolConfig, base: int, quote: int, quote_per_tick_lot: int) -> None:
+    def __init__(
+        self,
+        config: SymbolConfig,
+        base: int,
+        quote: int,
+        quote_per_tick_lot: int,
+        accounts: Accounts,
+        fee_account: int,
+    ) -> None:
         self.config = config
         self.base = base
         self.quote = quote
         self.lot = config.lot_size
         self.k = quote_per_tick_lot
+        self.ledger = Ledger(accounts.rows, 2 * base, 2 * quote, self.lot, fee_account)
         self.rebuild_book()
         self.max_fee_bps = max(config.maker_bps, config.taker_bps, 0)
         self.limits = (config.min_qty, config.max_qty, config.min_notional, config.max_notional)
@@ -144,6 +147,7 @@ class Market:
             quote_per_tick_lot=self.k,
             next_trade_id=next_trade_id,
             typed_fills=False,
+            ledger=self.ledger,
         )
 
     def hold_of(self, side: int, price: int, leaves: int) -> tuple[int, int]:
@@ -161,13 +165,18 @@ class Engine:
 
     def __init__(self, config: MarketConfig) -> None:
         self.config = config
-        self.seq = 0
-        self.ts = 0
         self.accounts = Accounts([a.name for a in config.assets])
         self.accounts.row(config.fee_account)
         index = self.accounts.index
         self.markets: dict[str, Market] = {
-            s.name: Market(s, index[s.base], index[s.quote], config.quote_per_tick_lot(s.name))
+            s.name: Market(
+                s,
+                index[s.base],
+                index[s.quote],
+                config.quote_per_tick_lot(s.name),
+                self.accounts,
+                config.fee_account,
+            )
             for s in config.symbols
         }
         self._rows = self.accounts.rows
@@ -180,26 +189,46 @@ class Engine:
         self._next_expiry = NO_EXPIRY
         #: The earliest command time at which a GTD order expires or a client id is forgotten.
         self._next_due = NO_EXPIRY
-        #: Per symbol, what the hot path needs as one tuple (see ``refresh_hot``).
-        self._hot: dict[str, tuple[Any, ...]] = {}
+        #: Per symbol, what placing and cancelling need, each as one tuple (see ``refresh_hot``).
+        self._placing: dict[str, tuple[Any, ...]] = {}
+        self._cancelling: dict[str, tuple[Any, ...]] = {}
         #: Market-hours gating, on once a ``SetSessions`` command arrives (``matcher.gating``).
         self.gate: Gate | None = None
         self.refresh_hot()
-        self.apply = _build_apply(self)
+        self.apply, self._clock, self._set_clock = _build_apply(self)
+
+    @property
+    def seq(self) -> int:
+        """The seq of the last command applied (0 before the first)."""
+        return self._clock()[0]
+
+    @seq.setter
+    def seq(self, seq: int) -> None:
+        self._set_clock(seq, self.ts)
+
+    @property
+    def ts(self) -> int:
+        """The time of the last command applied."""
+        return self._clock()[1]
+
+    @ts.setter
+    def ts(self, ts: int) -> None:
+        self._set_clock(self.seq, ts)
 
     def refresh_hot(self) -> None:
         """Rebuild, in place, the per-symbol tuples of the hot path (after a book is replaced).
 
-        Per symbol: the book's ``submit_limit``, ``submit``, ``cancel`` (for a halted symbol, one
-        that publishes the auction's indication after it) and ``order``; the market's ``settle``
-        (``_settler``); the base and quote slots in a balance row; lot size, quote per tick-lot,
-        max fee bps; min and max qty and notional; the ``Market``.
+        Placing: the book's ``submit_limit`` and ``submit``; the base and quote slots in a balance
+        row; lot size, quote per tick-lot, max fee bps; min and max qty and notional; the
+        ``Market``. Cancelling: the book's ``cancel`` (for a halted symbol, one that publishes the
+        auction's indication after it) and ``order``; the ``Market``.
         """
         halts = self.gate.halts if self.gate is not None else {}
         for name, m in self.markets.items():
             book = m.book
             cancel = self._indicating_cancel(name, book.cancel) if name in halts else book.cancel
-            self._hot[name] = (book.submit_limit, book.submit, cancel, book.order, _settler(self, m), 2 * m.base, 2 * m.quote, m.lot, m.k, m.max_fee_bps, *m.limits, m)  # fmt: skip  # noqa: E501
+            self._placing[name] = (book.submit_limit, book.submit, 2 * m.base, 2 * m.quote, m.lot, m.k, m.max_fee_bps, *m.limits, m)  # fmt: skip  # noqa: E501
+            self._cancelling[name] = (cancel, book.order, m)
 
     def _indicating_cancel(self, symbol: str, cancel: Callable[..., Events]) -> Callable[..., Events]:
         def cancel_and_indicate(order_id: int, reason: int, seq: int) -> Events:
@@ -290,7 +319,6 @@ class Engine:
         events: Events = []
         for market in [self.markets[symbol]] if symbol else self.markets.values():
             cancelled = market.book.cancel_all(account, seq=seq)
-            self._hot[market.config.name][HOT_SETTLE](cancelled, 0)
             events += cancelled
             if cancelled and self.gate is not None and market.config.name in self.gate.halts:
                 events += self._indicative(market.config.name, seq, _ts)
@@ -348,7 +376,6 @@ class Engine:
                 cancelled: Events = []
                 for order in market.book.resting_orders():
                     cancelled += market.book.cancel(order[O_ID], R_ADMIN, seq)
-                self._hot[market.config.name][HOT_SETTLE](cancelled, 0)
                 events += cancelled
         return self._advance_gate(ts, seq, events)
 
@@ -434,9 +461,6 @@ class Engine:
                 row[2 * asset] += hold
                 row[2 * asset + 1] -= hold
                 return events + placed
-            unit = buy_hold_per_lot(price, market.k, market.max_fee_bps) if side == BUY else 0
-            if len(placed) > 1:
-                self._hot[symbol][HOT_SETTLE](placed, unit)
             order = book.last_order()
             if code == AT_EDGE:
                 self._next_due = min(self._next_due, ts + 1)
@@ -491,8 +515,6 @@ class Engine:
             row[slot] += delta
             row[slot + 1] -= delta
             return events
-        unit = buy_hold_per_lot(new_price, market.k, market.max_fee_bps) if side == BUY else 0
-        self._hot[symbol][HOT_SETTLE](events, unit)
         if halted:
             events += self._indicative(symbol, seq, _ts)
         return events
@@ -563,7 +585,6 @@ class Engine:
             due = book.next_expiry()
             if due is not None and due <= ts:
                 expired = book.expire(ts, seq=seq)
-                self._hot[market.config.name][HOT_SETTLE](expired, 0)
                 events += expired
                 if expired and self.gate is not None and market.config.name in self.gate.halts:
                     events += self._indicative(market.config.name, seq, ts)
@@ -606,10 +627,15 @@ def _rejected(seq: int, symbol: str, order_id: int, account: int, code: int, cid
     return [(REJECTED, seq, symbol, order_id, account, int(code), cid)]
 
 
-def _build_apply(engine: Engine) -> Callable[[tuple[Any, ...]], Events]:
+def _build_apply(
+    engine: Engine,
+) -> tuple[Callable[[tuple[Any, ...]], Events], Callable[[], tuple[int, int]], Callable[[int, int], None]]:
     """Make ``engine.apply``: a closure over the dicts it reads on every command, with placing and
-    cancelling (nearly all traffic) inline; the other commands go to the engine's methods."""
-    hot = engine._hot
+    cancelling (nearly all traffic) inline; the other commands go to the engine's methods. The
+    last command's seq and time live in the closure too: also returned, a reader and a writer
+    of them (``Engine.seq`` and ``Engine.ts``)."""
+    placing = engine._placing
+    cancelling = engine._cancelling
     rows = engine._rows
     client_ids = engine._client_ids
     no_funds = [0] * (2 * len(engine.accounts.assets))  # the balance row of an unknown account
@@ -623,182 +649,137 @@ def _build_apply(engine: Engine) -> Callable[[tuple[Any, ...]], Events]:
         CommandKind.SET_SESSIONS: engine._set_sessions,
         CommandKind.SET_TRADING_STATUS: engine._set_trading_status,
     }
+    last_seq = 0
+    last_ts = 0
 
     def apply(command: tuple[Any, ...]) -> Events:
+        nonlocal last_seq, last_ts
         kind = command[0]
-        seq = command[1]
-        ts = command[2]
-        if seq != engine.seq + 1 or ts < engine.ts:
-            raise SequenceError(f"command ({seq}, {ts}) does not follow ({engine.seq}, {engine.ts})")
-        if kind != PLACE_ORDER and kind != CANCEL_ORDER:
-            handler = handlers.get(kind) if type(kind) is int else None
-            if handler is None:
-                raise TypeError(f"not a command the engine knows: {command!r}")
-            engine.seq = seq
-            engine.ts = ts
+        if kind == PLACE_ORDER:
+            _, seq, ts, account, symbol, side, order_type, price, qty, tif, post_only, stp, cid, expire_at = (
+                command
+            )
+            if seq != last_seq + 1 or ts < last_ts:
+                raise SequenceError(f"command ({seq}, {ts}) does not follow ({last_seq}, {last_ts})")
             if ts >= engine._next_due:
-                return engine._housekeeping(ts, seq) + handler(command)
-            return handler(command)
-        if ts >= engine._next_due:
-            # Housekeeping moves ``_next_due`` past ``ts``, so the command then takes the path below.
-            return engine._housekeeping(ts, seq) + apply(command)
-        engine.seq = seq
-        engine.ts = ts
-        if kind == CANCEL_ORDER:
-            _, _, _, account, symbol, order_id, cid = command
+                # Housekeeping moves ``_next_due`` past ``ts``: the command then takes this path.
+                return engine._housekeeping(ts, seq) + apply(command)
+            last_seq = seq
+            last_ts = ts
             try:
-                _, _, book_cancel, resting, _, base, quote, lot, k, max_fee, _, _, _, _, market = hot[symbol]
+                submit_limit, submit, base, quote, lot, k, max_fee, min_qty, max_qty, min_notional, max_notional, market = placing[symbol]  # fmt: skip  # noqa: E501
+            except KeyError:
+                return _rejected(seq, symbol, seq, account, UNKNOWN_SYMBOL, cid)
+            if cid is not None:
+                known = client_ids.get((account, cid))
+                if known is not None:
+                    order = known[1]
+                    status, filled, leaves = order_status(order), order_filled(order), order[O_LEAVES]
+                    return [(DUPLICATE, seq, known[0], order[O_ID], account, cid, status, filled, leaves)]
+            # The common order, a GTC limit, passes these few checks; anything else takes the full
+            # check, which names the reject. (Enum fields compare equal to their ints; the
+            # journal's codec admits only ints, so nothing else arrives there.)
+            try:
+                gtc_limit = (
+                    tif == GTC
+                    and order_type == LIMIT
+                    and type(qty) is int
+                    and min_qty <= qty <= max_qty
+                    and type(price) is int
+                    and price > 0
+                    and stp in _VALID_STP
+                )
+            except TypeError:  # an unhashable STP: the full check names it
+                gtc_limit = False
+            if not gtc_limit:
+                invalid = engine._check_order(market, side, order_type, price, qty, tif, post_only, stp, expire_at, ts)  # fmt: skip  # noqa: E501
+                if invalid is not None:
+                    return _rejected(seq, symbol, seq, account, invalid, cid)
+            gate = engine.gate
+            if gate is not None:  # after validation, before matching: the stages' order
+                code, price = gate.check(symbol, side, order_type, price, qty, max_qty, ts)
+                if code:
+                    if code < 0:  # halted, closed-session or band-edge orders take the slower path
+                        return engine._place_gated(command, code)
+                    return _rejected(seq, symbol, seq, account, code, cid)
+            if not gtc_limit and order_type == MARKET:
+                tif = IOC
+                if not price:
+                    price = engine._protection_price(market, side)
+                    if not price:
+                        return _rejected(seq, symbol, seq, account, NO_LIQUIDITY, cid)
+            if side == BUY:
+                cost = price * k
+                slot = quote
+                hold = qty * (cost + -(-cost * max_fee // 10_000))
+            elif side == SELL:
+                slot = base
+                hold = qty * lot
+            else:
+                return _rejected(seq, symbol, seq, account, INVALID_SIDE, cid)
+            notional = price * qty * k
+            if not min_notional <= notional <= max_notional:
+                code = NOTIONAL_BELOW_MIN if notional < min_notional else NOTIONAL_ABOVE_MAX
+                return _rejected(seq, symbol, seq, account, code, cid)
+            row = rows.get(account, no_funds)  # every hold is at least 1
+            available = row[slot]
+            if available < hold:
+                return _rejected(seq, symbol, seq, account, INSUFFICIENT_FUNDS, cid)
+            row[slot] = available - hold
+            row[slot + 1] += hold
+            # The book settles the fills and releases (``matcher.book``, "Money").
+            events: Events
+            if gtc_limit:
+                events = submit_limit(seq, account, side, price, qty, post_only, stp, cid, seq)
+            else:
+                events = submit(seq, account, side, price, qty, tif, order_type, post_only, stp, cid, expire_at, seq)  # fmt: skip  # noqa: E501
+            # Checked above, an order is always accepted but for a post-only one that would take.
+            if post_only and events[0][0] != ACCEPTED:
+                row[slot] += hold
+                row[slot + 1] -= hold
+                return events
+            if cid is not None or tif == GTD:
+                engine._remember(market.book.last_order(), symbol, account, cid, tif, expire_at, ts)
+            return events
+        if kind == CANCEL_ORDER:
+            _, seq, ts, account, symbol, order_id, cid = command
+            if seq != last_seq + 1 or ts < last_ts:
+                raise SequenceError(f"command ({seq}, {ts}) does not follow ({last_seq}, {last_ts})")
+            if ts >= engine._next_due:
+                return engine._housekeeping(ts, seq) + apply(command)
+            last_seq = seq
+            last_ts = ts
+            try:
+                book_cancel, resting, market = cancelling[symbol]
             except KeyError:
                 return _rejected(seq, symbol, order_id, account, UNKNOWN_SYMBOL, cid)
             if not order_id:
-                order = engine._own_order(market, account, 0, cid)
-                order_id = order[O_ID] if order is not None else 0
-            order = resting(order_id)
-            if order is None or order[O_ACCOUNT] != account:
+                own = engine._own_order(market, account, 0, cid)
+                order_id = own[O_ID] if own is not None else 0
+            resting_order: Order | None = resting(order_id)
+            if resting_order is None or resting_order[O_ACCOUNT] != account:
                 return _rejected(seq, symbol, order_id, account, UNKNOWN_ORDER, cid)
-            events: Events = book_cancel(order_id, R_USER, seq)
-            _, _, _, _, _, side, price, leaves, _, _ = events[0]
-            row = rows[account]
-            if side == BUY:
-                cost = price * k
-                amount = leaves * (cost + -(-cost * max_fee // 10_000))
-                row[quote + 1] -= amount
-                row[quote] += amount
-            else:
-                amount = leaves * lot
-                row[base + 1] -= amount
-                row[base] += amount
-            return events
-        _, _, _, account, symbol, side, order_type, price, qty, tif, post_only, stp, cid, expire_at = command
-        try:
-            submit_limit, submit, _, _, settle, base, quote, lot, k, max_fee, min_qty, max_qty, min_notional, max_notional, market = hot[symbol]  # fmt: skip  # noqa: E501
-        except KeyError:
-            return _rejected(seq, symbol, seq, account, UNKNOWN_SYMBOL, cid)
-        if cid is not None:
-            known = client_ids.get((account, cid))
-            if known is not None:
-                order = known[1]
-                status, filled, leaves = order_status(order), order_filled(order), order[O_LEAVES]
-                return [(DUPLICATE, seq, known[0], order[O_ID], account, cid, status, filled, leaves)]
-        # The common order, a GTC limit, passes these few checks; anything else takes the full
-        # check, which names the reject.
-        try:
-            gtc_limit = (
-                (type(price), type(qty), order_type, tif, stp) in GTC_LIMIT
-                and min_qty <= qty <= max_qty
-                and price > 0
-            )
-        except TypeError:  # an unhashable field: the full check names it
-            gtc_limit = False
-        if not gtc_limit:
-            invalid = engine._check_order(market, side, order_type, price, qty, tif, post_only, stp, expire_at, ts)  # fmt: skip  # noqa: E501
-            if invalid is not None:
-                return _rejected(seq, symbol, seq, account, invalid, cid)
-        gate = engine.gate
-        if gate is not None:  # after validation, before matching: the stages' order
-            code, price = gate.check(symbol, side, order_type, price, qty, max_qty, ts)
-            if code:
-                if code < 0:  # halted, closed-session or band-edge orders take the slower path
-                    return engine._place_gated(command, code)
-                return _rejected(seq, symbol, seq, account, code, cid)
-        if not gtc_limit and order_type == MARKET:
-            tif = IOC
-            if not price:
-                price = engine._protection_price(market, side)
-                if not price:
-                    return _rejected(seq, symbol, seq, account, NO_LIQUIDITY, cid)
-        if side == BUY:
-            cost = price * k
-            unit = cost + -(-cost * max_fee // 10_000)
-            slot = quote
-            hold = qty * unit
-        elif side == SELL:
-            unit = 0
-            slot = base
-            hold = qty * lot
-        else:
-            return _rejected(seq, symbol, seq, account, INVALID_SIDE, cid)
-        notional = price * qty * k
-        if not min_notional <= notional <= max_notional:
-            code = NOTIONAL_BELOW_MIN if notional < min_notional else NOTIONAL_ABOVE_MAX
-            return _rejected(seq, symbol, seq, account, code, cid)
-        row = rows.get(account, no_funds)  # every hold is at least 1
-        available = row[slot]
-        if available < hold:
-            return _rejected(seq, symbol, seq, account, INSUFFICIENT_FUNDS, cid)
-        row[slot] = available - hold
-        row[slot + 1] += hold
-        if gtc_limit:
-            events = submit_limit(seq, account, side, price, qty, post_only, stp, cid, seq)
-        else:
-            events = submit(seq, account, side, price, qty, tif, order_type, post_only, stp, cid, expire_at, seq)  # fmt: skip  # noqa: E501
-        # Checked above, an order is always accepted but for a post-only one that would take.
-        if post_only and events[0][0] != ACCEPTED:
-            row[slot] += hold
-            row[slot + 1] -= hold
-            return events
-        if len(events) > 1:
-            settle(events, unit)
-        if cid is not None or tif == GTD:
-            engine._remember(market.book.last_order(), symbol, account, cid, tif, expire_at, ts)
-        return events
+            cancelled: Events = book_cancel(order_id, R_USER, seq)  # which gives the hold back
+            return cancelled
+        handler = handlers.get(kind) if type(kind) is int else None
+        if handler is None:
+            raise TypeError(f"not a command the engine knows: {command!r}")
+        seq = command[1]
+        ts = command[2]
+        if seq != last_seq + 1 or ts < last_ts:
+            raise SequenceError(f"command ({seq}, {ts}) does not follow ({last_seq}, {last_ts})")
+        last_seq = seq
+        last_ts = ts
+        if ts >= engine._next_due:
+            return engine._housekeeping(ts, seq) + handler(command)
+        return handler(command)
 
-    return apply
+    def clock() -> tuple[int, int]:
+        return last_seq, last_ts
 
+    def set_clock(seq: int, ts: int) -> None:
+        nonlocal last_seq, last_ts
+        last_seq = seq
+        last_ts = ts
 
-def _settler(engine: Engine, market: Market) -> Callable[[Events, int], None]:
-    """One symbol's ``settle(events, taker_unit)``: move funds for the fills and releases in the
-    events of one command, whose fills share one taker, given the taker's buy hold per lot (0
-    for a sell). Holds were taken up front."""
-    rows = engine._rows
-    base = 2 * market.base  # available base in a balance row; held is the next slot
-    quote = 2 * market.quote
-    lot = market.lot
-    k = market.k
-    max_fee = market.max_fee_bps
-
-    def settle(events: Events, taker_unit: int) -> None:
-        taker = taker_side = taker_qty = taker_quote = fees = 0
-        for event in events:
-            kind = event[0]
-            if kind == FILL:
-                _, _, _, _, _, _, taker, maker, taker_side, price, qty, quote_qty, taker_fee, maker_fee, _, _ = event  # fmt: skip  # noqa: E501
-                maker_row = rows[maker]
-                if taker_side == BUY:  # the maker sold: base out of its hold, quote in
-                    maker_row[base + 1] -= qty * lot
-                    maker_row[quote] += quote_qty - maker_fee
-                    taker_quote += quote_qty + taker_fee
-                else:  # the maker bought: its hold pays, the rest of the hold comes back
-                    cost = price * k
-                    hold = qty * (cost + -(-cost * max_fee // 10_000))
-                    maker_row[quote + 1] -= hold
-                    maker_row[quote] += hold - quote_qty - maker_fee
-                    maker_row[base] += qty * lot
-                    taker_quote += quote_qty - taker_fee
-                taker_qty += qty
-                fees += taker_fee + maker_fee
-            elif kind == CANCELLED:  # a release: give back what the cancelled lots held
-                _, _, _, _, account, side, price, qty, _, _ = event
-                row = rows[account]
-                if side == BUY:
-                    cost = price * k
-                    amount = qty * (cost + -(-cost * max_fee // 10_000))
-                    row[quote + 1] -= amount
-                    row[quote] += amount
-                else:
-                    amount = qty * lot
-                    row[base + 1] -= amount
-                    row[base] += amount
-        if taker_qty:
-            row = rows[taker]
-            if taker_side == BUY:  # taker_quote: what it paid, fees included
-                hold = taker_qty * taker_unit
-                row[quote + 1] -= hold
-                row[quote] += hold - taker_quote
-                row[base] += taker_qty * lot
-            else:  # taker_quote: its proceeds, net of fees
-                row[base + 1] -= taker_qty * lot
-                row[quote] += taker_quote
-            engine._fee_row[quote] += fees
-
-    return settle
+    return apply, clock, set_clock
