@@ -319,7 +319,6 @@ def _build(book: OrderBook, first_trade_id: int, typed_fills: bool) -> None:
     k = book.quote_per_tick_lot
     taker_bps = book.taker_bps
     maker_bps = book.maker_bps
-    fees = bool(maker_bps or taker_bps)
     ledger = book.ledger
     settling = ledger is not None
     rows: dict[int, list[int]] = ledger.rows if ledger is not None else {}
@@ -479,7 +478,7 @@ def _build(book: OrderBook, first_trade_id: int, typed_fills: bool) -> None:
         leaves = order[O_LEAVES]
         order[O_LEAVES] = 0
         order[O_QTY] -= leaves
-        order[O_ENDED] = _END_STATUS.get(reason, CANCELLED)
+        order[O_ENDED] = CANCELLED if reason == R_USER else _END_STATUS.get(reason, CANCELLED)
         if settling:  # inlined ``release``
             row = rows[account]
             if side == BUY:
@@ -645,14 +644,14 @@ def _build(book: OrderBook, first_trade_id: int, typed_fills: bool) -> None:
                 maker[O_LEAVES] = maker_leaves
                 volume -= qty
                 quote = best * qty * k
-                if fees:  # ceilings: a fee rounds up, a rebate (negative rate) rounds down
-                    taker_fee = -(-quote * taker_bps // 10_000)
-                    maker_fee = -(-quote * maker_bps // 10_000)
-                else:
-                    taker_fee = maker_fee = 0
+                # Ceilings: a fee rounds up, a rebate (negative rate) rounds down; a zero rate is free.
+                taker_fee = -(-quote * taker_bps // 10_000) if taker_bps else 0
+                maker_fee = -(-quote * maker_bps // 10_000) if maker_bps else 0
                 maker_id = maker[O_ID]
                 fill = (EV_FILL, seq, symbol, trade_id, taker_id, maker_id, taker_account, maker_account, side, best, qty, quote, taker_fee, maker_fee, leaves, maker_leaves)  # fmt: skip  # noqa: E501
-                append(Fill(fill) if typed_fills else fill)
+                if typed_fills:
+                    fill = Fill(fill)
+                append(fill)
                 trade_id += 1
                 if settling:
                     maker_row = rows[maker_account]

@@ -638,7 +638,6 @@ def _build_apply(
     cancelling = engine._cancelling
     rows = engine._rows
     client_ids = engine._client_ids
-    no_funds = [0] * (2 * len(engine.accounts.assets))  # the balance row of an unknown account
     handlers: dict[int, Callable[[Any], Events]] = {
         CommandKind.CANCEL_ALL: engine._cancel_all,
         CommandKind.AMEND_ORDER: engine._amend,
@@ -710,18 +709,22 @@ def _build_apply(
                         return _rejected(seq, symbol, seq, account, NO_LIQUIDITY, cid)
             if side == BUY:
                 cost = price * k
+                notional = qty * cost
                 slot = quote
                 hold = qty * (cost + -(-cost * max_fee // 10_000))
             elif side == SELL:
+                notional = price * qty * k
                 slot = base
                 hold = qty * lot
             else:
                 return _rejected(seq, symbol, seq, account, INVALID_SIDE, cid)
-            notional = price * qty * k
             if not min_notional <= notional <= max_notional:
                 code = NOTIONAL_BELOW_MIN if notional < min_notional else NOTIONAL_ABOVE_MAX
                 return _rejected(seq, symbol, seq, account, code, cid)
-            row = rows.get(account, no_funds)  # every hold is at least 1
+            try:
+                row = rows[account]
+            except KeyError:  # no balance at all, and every hold is at least 1
+                return _rejected(seq, symbol, seq, account, INSUFFICIENT_FUNDS, cid)
             available = row[slot]
             if available < hold:
                 return _rejected(seq, symbol, seq, account, INSUFFICIENT_FUNDS, cid)
