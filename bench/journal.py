@@ -16,15 +16,15 @@ Scenarios, in this order in one process, each printing one JSON line:
 - ``projection-sqlite``, ``projection-postgresql``: the engine's events for the stream written
   by ``store.projection.Projection`` in batches of ``PROJECTION_BATCH`` commands, each batch one
   transaction; ``rows_per_s`` (rows in the orders, history, trades, deposits and balances tables) and
-  ``trades_per_s``. Then the same events through the node's own ``bluebook.projector.Projector``
-  (its thread, its queue, its coalescing of queued groups), offered in groups of
-  ``SUSTAINED_GROUP`` commands paced to ``SUSTAINED_TRADES_PER_S``: ``sustained_trades_per_s``
-  (what was offered), ``max_queued_groups`` (the queue's high-water mark), ``drain_s`` (from the
-  last group offered to the projection holding it) and ``kept_up`` (the queue stayed under
-  ``KEPT_UP_GROUPS`` and drained within ``KEPT_UP_DRAIN_S``: the projection keeps up with that
-  rate rather than falling further behind). PostgreSQL is the server at ``POSTGRES_URL``
-  (default: the local one), in a schema of its own that is dropped afterwards; a line with
-  ``error`` says if it is unreachable.
+  ``trades_per_s``. Then the node's own projector (``bluebook.projector.Projector``: its process
+  following the journal) while the stream is journaled in groups of ``SUSTAINED_GROUP`` commands
+  paced to ``SUSTAINED_TRADES_PER_S``, each group then marked committed:
+  ``sustained_trades_per_s`` (what was written), ``max_lag_commands`` (the most commands
+  committed and not yet projected), ``drain_s`` (from the last group to the projection holding
+  it) and ``kept_up`` (the lag stayed under ``KEPT_UP_COMMANDS`` and drained within
+  ``KEPT_UP_DRAIN_S``: the projection keeps up with that rate rather than falling further
+  behind). PostgreSQL is the server at ``POSTGRES_URL`` (default: the local one), in a schema of
+  its own that is dropped afterwards; a line with ``error`` says if it is unreachable.
 
 Throughput is the fastest of ``REPEATS`` passes (each on a fresh engine and journal); ``--quick``
 runs 100,000 commands instead of 1,000,000, and fewer for ``always`` and the projections. Every
@@ -55,7 +55,7 @@ GROUP = 1024  # the journal's default batch_records
 PROJECTION_BATCH = 2_000
 SUSTAINED_GROUP = 256
 SUSTAINED_TRADES_PER_S = 20_000
-KEPT_UP_GROUPS = 256
+KEPT_UP_COMMANDS = 256 * SUSTAINED_GROUP
 KEPT_UP_DRAIN_S = 1.0
 REPEATS = 3
 SYMBOLS, ACCOUNTS, MID = 8, 1000, 25_000
@@ -196,54 +196,71 @@ def _projection(
         "trades_per_s": round(trades * 1e9 / elapsed),
         "batch_commands": PROJECTION_BATCH,
     }
-    return {**line, **_sustained(database_in, stamped)} if sustained else line
+    return {**line, **_sustained(database_in, deposits, commands)} if sustained else line
 
 
-def _sustained(database_in: Callable[[Path], Any], stamped: list[Any]) -> dict[str, Any]:
-    """The node's projector fed at ``SUSTAINED_TRADES_PER_S`` (see the module docstring)."""
+def _sustained(
+    database_in: Callable[[Path], Any], deposits: list[Any], commands: list[Any]
+) -> dict[str, Any]:
+    """The node's projector process following a journal written at ``SUSTAINED_TRADES_PER_S``
+    (see the module docstring)."""
     from bluebook.projector import Projector
     from matcher.engine import Engine
     from matcher.events import FILL
+    from store.codec import encode
+    from store.journal import JournalWriter
     from store.migrate import upgrade
 
     engine = Engine(_engine_config())
+    for deposit in deposits:
+        engine.apply(deposit)
     groups, due, trades = [], [], 0
-    for start in range(0, len(stamped), SUSTAINED_GROUP):
-        chunk = stamped[start : start + SUSTAINED_GROUP]
-        group = [(command[1], command[2], engine.apply(command)) for command in chunk]
-        trades += sum(1 for _, _, events in group for event in events if event[0] == FILL)
-        groups.append(group)
+    for start in range(0, len(commands), SUSTAINED_GROUP):
+        chunk = commands[start : start + SUSTAINED_GROUP]
+        trades += sum(1 for command in chunk for event in engine.apply(command) if event[0] == FILL)
+        groups.append([encode(command) for command in chunk])
         due.append(trades / SUSTAINED_TRADES_PER_S)  # seconds after the start
     with tempfile.TemporaryDirectory(prefix="bench-projector-") as directory:
         database = database_in(Path(directory))
+        journal = JournalWriter(Path(directory) / "journal", next_seq=1, policy="off")
+        projector = Projector(_engine_config(), Path(directory), database)
         try:
             upgrade(database)
-            projector = Projector(_engine_config(), Path(directory), database, capacity=len(groups) + 1)
-            projector.start(0)
-            most, start = 0, time.monotonic()
-            for group, at in zip(groups, due, strict=True):
+            journal.append_many(1, [encode(deposit) for deposit in deposits])
+            journal.commit()
+            projector.start(len(deposits))  # the deposits first, unpaced: the clock starts after
+            _wait(lambda: projector.seq == len(deposits) or projector.last_error is not None, 60)
+            most, seq, start = 0, len(deposits), time.monotonic()
+            for payloads, at in zip(groups, due, strict=True):
                 wait = start + at - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
-                projector.offer(group)
-                most = max(most, projector.queued())
+                journal.append_many(seq + 1, payloads)
+                journal.commit()
+                seq += len(payloads)
+                projector.committed(seq)
+                most = max(most, projector.lag())
             offered = time.monotonic()
-            while projector.lag() and projector.last_error is None and time.monotonic() < offered + 60:
-                time.sleep(0.005)
+            _wait(lambda: not projector.lag() or projector.last_error is not None, 60)
             drained = time.monotonic() - offered
-            projector.stop()
-            if projector.last_error is not None or projector.dropped:
-                raise RuntimeError(
-                    f"the projector failed: {projector.last_error}, {projector.dropped} dropped"
-                )
+            if projector.last_error is not None or projector.lag():
+                raise RuntimeError(f"the projector failed: {projector.last_error}, {projector.lag()} behind")
         finally:
+            projector.stop()
+            journal.close()
             _drop(database)
     return {
         "sustained_trades_per_s": round(trades / (offered - start)),
-        "max_queued_groups": most,
+        "max_lag_commands": most,
         "drain_s": round(drained, 3),
-        "kept_up": most < KEPT_UP_GROUPS and drained < KEPT_UP_DRAIN_S,
+        "kept_up": most < KEPT_UP_COMMANDS and drained < KEPT_UP_DRAIN_S,
     }
+
+
+def _wait(done: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 # --------------------------------------------------------------------------------- helpers
@@ -269,13 +286,14 @@ _SCHEMA = f"bench_projection_{os.getpid()}"
 
 def _postgres(directory: Path) -> Any:
     """A fresh schema of its own on the PostgreSQL server (``_drop`` removes it)."""
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import create_engine, make_url, text
 
     server = create_engine(POSTGRES_URL)
     with server.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{_SCHEMA}"'))
     server.dispose()
-    return create_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={_SCHEMA}"})
+    # In the URL, so that the projector's process, which opens its own connection, uses it too.
+    return create_engine(make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={_SCHEMA}"}))
 
 
 def _sqlite(directory: Path) -> Any:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 
 from store.migrate import upgrade
 
@@ -37,7 +37,9 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]
     admin = create_engine(POSTGRES_URL)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    db = create_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+    # The schema rides in the URL, so a process opening its own connection from the URL (the
+    # projector's) lands in it too.
+    db = create_engine(make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"}))
     try:
         upgrade(db)
         yield db
