@@ -8,10 +8,13 @@ user stream and market-maker session controls. JSON text frames; README "WebSock
   the journal commit, possibly out of order when pipelined; ``id`` matches them up.
 - Login: ``key``, ``timestamp``, optional ``recv_window`` and ``signature``, signed as a REST
   request ``GET /v1/ws`` with an empty body (``api.signing``); the key needs the read scope, and
-  order frames the trade scope. ``cancel_on_disconnect`` opts the session in (``api.guarded``),
-  ``heartbeat_s`` sets how long it may stay silent before it is dropped (``ping`` refreshes it,
-  and so does any frame). ``cancel_all_after`` arms a dead-man timer: unless the client sends it
-  again within that many seconds, the account's orders are cancelled; 0 disarms it.
+  order frames the trade scope. The account's user stream (``api.userstream``) comes only to a
+  session that subscribes to the ``user`` channel: a session that only enters orders is sent
+  only its answers, not every change of every session of its account. ``cancel_on_disconnect``
+  opts the session in (``api.guarded``), ``heartbeat_s`` sets how long it may stay silent before
+  it is dropped (``ping`` refreshes it, and so does any frame). ``cancel_all_after`` arms a
+  dead-man timer: unless the client sends it again within that many seconds, the account's
+  orders are cancelled; 0 disarms it.
 - A connection never blocks the engine or another connection: everything it is sent goes through
   its bounded ``api.outbox``; one writer task drains it; a slow reader is closed with 4008.
 - Close codes: 1000 after ``logout``, 4001 heartbeat timeout, 4008 slow consumer.
@@ -53,6 +56,8 @@ HEARTBEAT_TIMEOUT = 4001
 LOGOUT = 1000
 ORDER_OPS = frozenset(BUILDERS)
 TRADE_OPS = frozenset({"batch", "cancel_all_after"})
+#: The private channel: the logged-in account's orders, fills, balances and settlement.
+USER = "user"
 
 
 class Gateway:
@@ -145,13 +150,15 @@ class Connection:
         """Leave every channel; cancel the account's orders if the session is guarded."""
         self.outbox.close(LOGOUT, "", flush=False)
         for channel in self.channels:
-            self.gateway.feed.unsubscribe(self.outbox, channel)
+            if channel == USER:
+                assert self.key is not None
+                self.gateway.users.remove(self.key.account_id, self.outbox)
+            else:
+                self.gateway.feed.unsubscribe(self.outbox, channel)
         if self.dead_man is not None:
             self.dead_man.cancel()
-        if self.key is not None:
-            self.gateway.users.remove(self.key.account_id, self.outbox)
-            if self.guarded:
-                await self.gateway.guarded.end(self.session_id, self.key.account_id, cancel=True)
+        if self.key is not None and self.guarded:
+            await self.gateway.guarded.end(self.session_id, self.key.account_id, cancel=True)
 
     # ------------------------------------------------------------------------- requests
 
@@ -249,20 +256,38 @@ class Connection:
         return {"time": self.services.clock_ms()}
 
     def subscribe(self, request_id: Any, frame: dict[str, Any]) -> None:
-        names = [self.gateway.feed.check(name) for name in _channels(frame)]
+        names = [self.checked(name) for name in _channels(frame)]
         if len(self.channels | set(names)) > self.limits.max_channels:
             raise ApiError(ErrorCode.INVALID_PARAMETER, f"at most {self.limits.max_channels} channels")
         self.reply(request_id, {"channels": names})
         for name in names:
+            if name != USER:  # again: a fresh snapshot, the resync after a gap
+                self.gateway.feed.subscribe(self.outbox, name)
+            elif name not in self.channels:
+                assert self.key is not None
+                self.gateway.users.add(self.key.account_id, self.outbox)
             self.channels.add(name)
-            self.gateway.feed.subscribe(self.outbox, name)
 
     def unsubscribe(self, request_id: Any, frame: dict[str, Any]) -> None:
-        names = [self.gateway.feed.check(name) for name in _channels(frame)]
+        names = [self.checked(name) for name in _channels(frame)]
         for name in names:
+            if name not in self.channels:
+                continue
             self.channels.discard(name)
-            self.gateway.feed.unsubscribe(self.outbox, name)
+            if name == USER:
+                assert self.key is not None
+                self.gateway.users.remove(self.key.account_id, self.outbox)
+            else:
+                self.gateway.feed.unsubscribe(self.outbox, name)
         self.reply(request_id, {"channels": names})
+
+    def checked(self, channel: object) -> str:
+        """A market data channel's name, or ``user`` once logged in; else the error."""
+        if channel != USER:
+            return self.gateway.feed.check(channel)
+        if self.key is None:
+            raise ApiError(ErrorCode.AUTH_HEADER_MISSING, "log in first: the user channel is private")
+        return USER
 
     async def login(self, _: Any, frame: dict[str, Any]) -> dict[str, Any]:
         if self.key is not None:
@@ -287,7 +312,6 @@ class Connection:
         if guarded:
             await self.gateway.guarded.open(session_id, key.account_id, key.key_id)
         self.key, self.session_id, self.guarded, self.heartbeat_s = key, session_id, guarded, float(heartbeat)
-        self.gateway.users.add(key.account_id, self.outbox)
         return {"account_id": key.account_id, "session_id": session_id, "cancel_on_disconnect": guarded,
                 "heartbeat_s": heartbeat, "scopes": sorted(scope.value for scope in key.scopes)}  # fmt: skip
 

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -239,3 +240,48 @@ def test_orders_sent_right_behind_the_login_wait_for_it(server: ApiServer) -> No
                 answered.append(frame["id"])
     assert answered == [1, 2, 3, 4, 5]
     assert open_orders(server, client.account_id) == 4
+
+
+def test_the_user_channel_streams_the_accounts_orders_fills_and_balances(server: ApiServer) -> None:
+    """Only a session subscribed to ``user`` gets its account's stream, from whichever session
+    (or REST) the orders come; a session that only enters orders gets only its answers."""
+    maker, taker = funded_client(server, address(0x8001)), funded_client(server, address(0x8002))
+    watcher, entry, other = WsClient(server.url), WsClient(server.url), WsClient(server.url)
+    assert watcher.call("subscribe", channels=["user"])["error"]["code"] == ErrorCode.AUTH_HEADER_MISSING
+    for ws, client in ((watcher, maker), (entry, maker), (other, taker)):
+        ws.login(client)
+    assert watcher.ok("subscribe", channels=["user"]) == {"channels": ["user"]}
+    placed = entry.ok("place", args={"symbol": SYMBOL, "side": "sell", "price": "950", "qty": "2"})
+    order_id = placed["order"]["order_id"]
+    other.ok("place", args={"symbol": SYMBOL, "side": "buy", "price": "950", "qty": "0.5"})
+
+    def held(frame: dict[str, Any]) -> str:
+        return next(b["held"] for b in frame["balances"] if b["asset"] == "TSLAx")
+
+    seen: dict[str, list[dict[str, Any]]] = {}
+    deadline = time.monotonic() + 10
+    while not ({"order", "fill"} <= set(seen) and held(seen["balances"][-1]) == "1.5"):
+        assert time.monotonic() < deadline, seen
+        frame = watcher.receive()
+        assert frame["channel"] == "user", frame
+        seen.setdefault(frame["type"], []).append(frame)
+    accepted = seen["order"][0]
+    assert accepted["event"] == "accepted" and accepted["order_id"] == order_id and accepted["side"] == "sell"
+    [fill] = seen["fill"]
+    assert (fill["order_id"], fill["liquidity"], fill["qty"]) == (order_id, "maker", "0.5")
+    assert fill["leaves"] == "1.5"
+    assert fill["price"] == "950" and fill["settlement_status"] == "unsettled"
+    assert [held(frame) for frame in seen["balances"]][-2:] == ["2", "1.5"]  # the leaves stay held
+
+    # The sessions that did not subscribe were sent nothing but their answers.
+    for ws in (entry, other):
+        ws.ok("ping")
+        assert not [f for f in ws.pushed if f.get("channel") == "user"], ws.pushed
+    # After ``unsubscribe`` the stream stops: a cancel is answered, and the watcher hears nothing.
+    watcher.ok("unsubscribe", channels=["user"])
+    entry.ok("cancel", args={"symbol": SYMBOL, "order_id": order_id})
+    watcher.ok("ping")
+    assert not [f for f in watcher.pushed if f.get("channel") == "user"], watcher.pushed
+    for ws in (watcher, entry, other):
+        ws.close()
+    print(f"\nuser channel: {sum(map(len, seen.values()))} frames to the subscribed session, 0 to the others")

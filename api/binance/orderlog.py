@@ -15,7 +15,7 @@ is taken as ``filled × price``, which is exact when all its fills were as maker
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -99,8 +99,11 @@ class OrderLog:
         """An order resting when this log starts, from the engine's record (see module docs)."""
         self._live[order[O_ID]] = from_record(symbol, order, ts, self._k(symbol))
 
-    def apply(self, command: tuple[Any, ...], ts: int, events: list[tuple[Any, ...]]) -> list[Execution]:
-        """Follow one command's events; return each order change, in event order."""
+    def apply(
+        self, command: tuple[Any, ...], ts: int, events: list[tuple[Any, ...]], reported: Container[int]
+    ) -> list[Execution]:
+        """Follow one command's events; return each change to an order of a ``reported`` account,
+        in event order (the others are followed, and cost no ``Execution``)."""
         out: list[Execution] = []
         for event in events:
             kind = event[0]
@@ -123,15 +126,16 @@ class OrderLog:
                     ts,
                     ts,
                 )
-                out.append(Execution("NEW", replace(accepted), ts))
+                if account in reported:
+                    out.append(Execution("NEW", replace(accepted), ts))
             elif kind == FILL:
-                self._fill(event, ts, out)
+                self._fill(event, ts, out, reported)
             elif kind == CANCELLED:
                 _, _, _, oid, _, _, _, _, leaves, reason = event
                 cancelled = self._live.get(oid)
                 if cancelled is None:
                     continue
-                self._cancel(cancelled, leaves, reason, ts, out)
+                self._cancel(cancelled, leaves, reason, ts, out, reported)
             elif kind == AMENDED:
                 _, _, _, oid, _, _, price, leaves, _, _, _ = event
                 amended = self._live.get(oid)
@@ -139,10 +143,19 @@ class OrderLog:
                     continue
                 amended.price, amended.qty, amended.leaves = price, amended.filled + leaves, leaves
                 amended.updated_ns = ts
-                out.append(Execution("REPLACED", replace(amended), ts))
+                if amended.account in reported:
+                    out.append(Execution("REPLACED", replace(amended), ts))
         return out
 
-    def _cancel(self, state: OrderState, leaves: int, reason: int, ts: int, out: list[Execution]) -> None:
+    def _cancel(
+        self,
+        state: OrderState,
+        leaves: int,
+        reason: int,
+        ts: int,
+        out: list[Execution],
+        reported: Container[int],
+    ) -> None:
         state.leaves = leaves
         state.updated_ns = ts
         if reason == _STP:
@@ -153,10 +166,11 @@ class OrderLog:
             kind = "CANCELED"
         if not leaves:
             state.status = int(OrderStatus.EXPIRED if kind != "CANCELED" else OrderStatus.CANCELLED)
-        out.append(Execution(kind, replace(state), ts))
+        if state.account in reported:
+            out.append(Execution(kind, replace(state), ts))
         self._end_if_done(state)
 
-    def _fill(self, event: tuple[Any, ...], ts: int, out: list[Execution]) -> None:
+    def _fill(self, event: tuple[Any, ...], ts: int, out: list[Execution], reported: Container[int]) -> None:
         (
             _,
             _,
@@ -187,9 +201,9 @@ class OrderLog:
             state.leaves = leaves
             state.updated_ns = ts
             state.status = int(OrderStatus.PARTIALLY_FILLED if leaves else OrderStatus.FILLED)
-            out.append(
-                Execution("TRADE", replace(state), ts, TradeFact(trade_id, price, qty, quote, fee, maker))
-            )
+            if state.account in reported:
+                trade = TradeFact(trade_id, price, qty, quote, fee, maker)
+                out.append(Execution("TRADE", replace(state), ts, trade))
             self._end_if_done(state)
 
     def _end_if_done(self, state: OrderState) -> None:

@@ -130,16 +130,16 @@ class Feed:
     def _apply(self, acks: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]) -> None:
         touched: dict[int, set[str]] = {}
         last_ms = 0
+        listening = {account for account, senders in self._senders.items() if senders}
         for command, events in acks:
             seq, ts = command[1], command[2]
             if seq <= self.seq or isinstance(events, str):
                 continue
             self.seq, last_ms = seq, ts // NS_PER_MS
-            for execution in self.log.apply(command, ts, events):
+            for execution in self.log.apply(command, ts, events, listening):
                 account = execution.order.account
-                if self._senders.get(account):
-                    self._send(account, self.views.execution_report(execution, last_ms))
-            if self._senders:
+                self._send(account, self.views.execution_report(execution, last_ms))
+            if listening:
                 self._touched_assets(events, touched)
         for _, future in [w for w in self._waiters if w[0] <= self.seq]:
             if not future.done():
