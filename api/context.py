@@ -86,15 +86,20 @@ class Services:
         What every request submits in one turn of the event loop goes to the node as one list,
         in the order submitted, with one hand-off to the sequencer thread and one wake-up back,
         and each request gets its own acks."""
+        try:
+            return await self.submit(commands)
+        except RuntimeError:  # NodeStopped: the node is stopping or failed
+            raise ApiError(ErrorCode.ENGINE_UNAVAILABLE) from None
+
+    def submit(self, commands: Sequence[tuple[Any, ...]]) -> asyncio.Future[Acks]:
+        """``execute`` without the wait, on the loop: the future of the acks, for a caller that
+        answers from a callback rather than a task (``acks_of`` reads it)."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Acks] = loop.create_future()
         self._waiting.append((commands, waiter))
         if len(self._waiting) == 1:
             loop.call_soon(self._submit_waiting, loop)
-        try:
-            return await waiter
-        except RuntimeError:  # NodeStopped: the node is stopping or failed
-            raise ApiError(ErrorCode.ENGINE_UNAVAILABLE) from None
+        return waiter
 
     def _submit_waiting(self, loop: asyncio.AbstractEventLoop) -> None:
         waiting, self._waiting = self._waiting, []
@@ -107,6 +112,14 @@ class Services:
             return await asyncio.wrap_future(self.node.read(query))
         except RuntimeError:
             raise ApiError(ErrorCode.ENGINE_UNAVAILABLE) from None
+
+
+def acks_of(done: asyncio.Future[Acks]) -> Acks:
+    """The acks of a done ``Services.submit``; ENGINE_UNAVAILABLE if the node stopped."""
+    error = done.exception()
+    if isinstance(error, RuntimeError):
+        raise ApiError(ErrorCode.ENGINE_UNAVAILABLE)
+    return done.result()
 
 
 def _hand_back(

@@ -39,9 +39,18 @@ async def execute_one(services: Services, command: tuple[Any, ...]) -> dict[str,
     [(stamped, events)] = await services.execute([command])
     result = outcome(services.units, stamped, events)
     if result.get("duplicate"):
-        found = await services.read(by_client_id(command[3], command[12]))
-        if found is not None:
-            result["order"] = record_view(services.units, *found)
+        await with_original(services, command, result)
+    return result
+
+
+async def with_original(
+    services: Services, command: tuple[Any, ...], result: dict[str, Any]
+) -> dict[str, Any]:
+    """``result`` of a duplicate placement, with the original order it names (read from the
+    engine)."""
+    found = await services.read(by_client_id(command[3], command[12]))
+    if found is not None:
+        result["order"] = record_view(services.units, *found)
     return result
 
 

@@ -84,6 +84,9 @@ class Decision:
             raise ApiError(code, retry_after=self.retry_after)
 
 
+ALLOWED = Decision(True)
+
+
 class _Identity:
     __slots__ = ("banned_until", "seen", "tokens", "violations")
 
@@ -102,6 +105,7 @@ class RateLimiter:
         self._clock = clock
         self._identities: OrderedDict[str, _Identity] = OrderedDict()
         self._lock = threading.Lock()
+        self._forget_after_s = policy.forget_after_s
 
     def __len__(self) -> int:
         """How many identities are remembered."""
@@ -118,21 +122,29 @@ class RateLimiter:
         with self._lock:
             now = self._clock()
             self._forget_idle(now)
-            touched = [(self._touch(f"ip:{client_ip}", policy.per_ip, now), policy.per_ip)]
-            if key_id is not None:
-                touched.append((self._touch(f"key:{key_id}", policy.per_key, now), policy.per_key))
-            ban_ends = [identity.banned_until for identity, _ in touched if identity.banned_until > now]
-            if ban_ends:
-                return Decision(False, _seconds(max(ban_ends) - now), banned=True)
-            short = [(identity, limit) for identity, limit in touched if identity.tokens < weight]
-            if not short:
-                for identity, _ in touched:
-                    identity.tokens -= weight
-                return Decision(True)
-            if any(self._violate(identity, now) for identity, _ in short):
-                return Decision(False, _seconds(policy.ban_s), banned=True)
-            wait = max((weight - identity.tokens) / limit.rate for identity, limit in short)
-            return Decision(False, _seconds(wait))
+            ip = self._touch(f"ip:{client_ip}", policy.per_ip, now)
+            if key_id is None:
+                if ip.tokens >= weight and ip.banned_until <= now:  # the common case, first
+                    ip.tokens -= weight
+                    return ALLOWED
+                return self._refuse([(ip, policy.per_ip)], weight, now)
+            key = self._touch(f"key:{key_id}", policy.per_key, now)
+            if ip.tokens >= weight and key.tokens >= weight and max(ip.banned_until, key.banned_until) <= now:
+                ip.tokens -= weight
+                key.tokens -= weight
+                return ALLOWED
+            return self._refuse([(ip, policy.per_ip), (key, policy.per_key)], weight, now)
+
+    def _refuse(self, touched: list[tuple[_Identity, Limit]], weight: int, now: float) -> Decision:
+        """The decision for identities that are banned or short of ``weight`` (a violation)."""
+        ban_ends = [identity.banned_until for identity, _ in touched if identity.banned_until > now]
+        if ban_ends:
+            return Decision(False, _seconds(max(ban_ends) - now), banned=True)
+        short = [(identity, limit) for identity, limit in touched if identity.tokens < weight]
+        if any(self._violate(identity, now) for identity, _ in short):
+            return Decision(False, _seconds(self._policy.ban_s), banned=True)
+        wait = max((weight - identity.tokens) / limit.rate for identity, limit in short)
+        return Decision(False, _seconds(wait))
 
     def _touch(self, name: str, limit: Limit, now: float) -> _Identity:
         identity = self._identities.get(name)
@@ -159,7 +171,7 @@ class RateLimiter:
         return True
 
     def _forget_idle(self, now: float) -> None:
-        horizon = now - self._policy.forget_after_s
+        horizon = now - self._forget_after_s
         identities = self._identities
         while identities:
             oldest = next(iter(identities.values()))

@@ -27,18 +27,20 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, WebSocket
 
-from api.context import Services
+from api.context import Services, acks_of
 from api.credentials import Credential, Scope
-from api.entry import BUILDERS, execute_batch, execute_one
+from api.entry import BUILDERS, execute_batch, with_original
 from api.errors import ApiError, ErrorCode
 from api.feed import MarketFeed
 from api.guarded import GuardedSessions
-from api.orders import parse_body
+from api.marketdata import Acks
+from api.orders import outcome, parse_body
 from api.outbox import Outbox
 from api.signing import (
     KEY_HEADER,
@@ -97,6 +99,8 @@ class Connection:
         self.last_seen = time.monotonic()
         self.dead_man: asyncio.TimerHandle | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        #: Order frames submitted and not yet answered (``answer_order``).
+        self.orders_in_flight = 0
         #: Frames that arrived while a login was being checked, handled once it is answered, so a
         #: client may send its login and its first orders together.
         self.after_login: list[str | bytes] | None = None
@@ -206,9 +210,12 @@ class Connection:
 
     def start(self, request_id: Any, work: Awaitable[Any]) -> None:
         """Answer ``work`` when it is done; it starts now, so requests keep their order."""
-        if len(self.tasks) >= self.limits.max_in_flight:
-            raise ApiError(ErrorCode.RATE_LIMITED, "too many requests in flight on this connection")
+        self.check_in_flight()
         self.spawn(self.answer(request_id, work))
+
+    def check_in_flight(self) -> None:
+        if len(self.tasks) + self.orders_in_flight >= self.limits.max_in_flight:
+            raise ApiError(ErrorCode.RATE_LIMITED, "too many requests in flight on this connection")
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)
@@ -243,12 +250,33 @@ class Connection:
         return self.key
 
     def order(self, request_id: Any, op: str, frame: dict[str, Any]) -> None:
+        """Submit an order frame's command now (frames reach the engine in arrival order) and
+        answer it from a callback once it is durable: no task per order."""
         key = self.trader()
         fields = frame.get("args", {})
         if not isinstance(fields, dict):
             raise ApiError(ErrorCode.INVALID_PARAMETER, "args must be an object")
         command = BUILDERS[op](self.services.units, key.account_id, fields)
-        self.start(request_id, execute_one(self.services, command))
+        self.check_in_flight()
+        self.orders_in_flight += 1
+        self.services.submit([command]).add_done_callback(partial(self.answer_order, request_id, command))
+
+    def answer_order(self, request_id: Any, command: tuple[Any, ...], done: asyncio.Future[Acks]) -> None:
+        self.orders_in_flight -= 1
+        try:
+            [(stamped, events)] = acks_of(done)
+            result = outcome(self.services.units, stamped, events)
+        except ApiError as error:
+            self.refuse(request_id, error)
+            return
+        except Exception:
+            log.exception("ws: an order failed")
+            self.refuse(request_id, ApiError(ErrorCode.INTERNAL_ERROR))
+            return
+        if result.get("duplicate"):  # rare: the original order is read from the engine first
+            self.spawn(self.answer(request_id, with_original(self.services, command, result)))
+        else:
+            self.reply(request_id, result)
 
     # ------------------------------------------------------------------------------ ops
 
