@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -21,7 +22,7 @@ from api.errors import ApiError, ErrorCode, reject_code
 from matcher.config import AssetConfig, MarketConfig, SymbolConfig
 from matcher.enums import OrderStatus, OrderType, Side, Stp, TimeInForce
 from matcher.rejects import Reject
-from matcher.units import from_lots, from_ticks, to_lots, to_ticks
+from matcher.units import on_grid
 
 SIDES = {"buy": int(Side.BUY), "sell": int(Side.SELL)}
 ORDER_TYPES = {"limit": int(OrderType.LIMIT), "market": int(OrderType.MARKET)}
@@ -70,12 +71,16 @@ class Units:
         return asset
 
     def ticks(self, symbol: SymbolConfig, price: object) -> int:
-        number = _decimal(price, Reject.INVALID_PRICE, Reject.INVALID_PRICE)
-        return _checked(to_ticks(number, symbol, self.assets[symbol.quote]))
+        if not isinstance(price, str):
+            raise ApiError(reject_code(Reject.INVALID_PRICE))
+        decimals = self.assets[symbol.quote].engine_decimals
+        return _checked(_wire_to_grid(price, decimals, symbol.tick_size, *_PRICE_REJECTS))
 
     def lots(self, symbol: SymbolConfig, qty: object) -> int:
-        number = _decimal(qty, Reject.INVALID_QTY, Reject.QTY_ABOVE_MAX)
-        return _checked(to_lots(number, symbol, self.assets[symbol.base]))
+        if not isinstance(qty, str):
+            raise ApiError(reject_code(Reject.INVALID_QTY))
+        decimals = self.assets[symbol.base].engine_decimals
+        return _checked(_wire_to_grid(qty, decimals, symbol.lot_size, *_QTY_REJECTS))
 
     def amount(self, asset: AssetConfig, amount: object) -> int:
         """A positive decimal string in whole tokens as engine units; finer than one unit is refused."""
@@ -86,14 +91,14 @@ class Units:
 
     def price_text(self, symbol: SymbolConfig | str, ticks: int) -> str:
         symbol = self.symbols[symbol] if isinstance(symbol, str) else symbol
-        return decimal_text(from_ticks(ticks, symbol, self.assets[symbol.quote]))
+        return _grid_text(ticks, symbol.tick_size, self.assets[symbol.quote].engine_decimals)
 
     def qty_text(self, symbol: SymbolConfig | str, lots: int) -> str:
         symbol = self.symbols[symbol] if isinstance(symbol, str) else symbol
-        return decimal_text(from_lots(lots, symbol, self.assets[symbol.base]))
+        return _grid_text(lots, symbol.lot_size, self.assets[symbol.base].engine_decimals)
 
     def amount_text(self, asset: str, units: int) -> str:
-        return decimal_text(Decimal(units).scaleb(-self.assets[asset].engine_decimals))
+        return _grid_text(units, 1, self.assets[asset].engine_decimals)
 
 
 def _decimal(value: object, invalid: Reject, too_large: Reject) -> Decimal:
@@ -112,6 +117,35 @@ def _decimal(value: object, invalid: Reject, too_large: Reject) -> Decimal:
 
 
 _LARGEST_EXPONENT = 18
+#: (invalid, too large, off the grid) rejects of a price and of a quantity.
+_PRICE_REJECTS = (Reject.INVALID_PRICE, Reject.INVALID_PRICE, Reject.PRICE_OFF_TICK)
+_QTY_REJECTS = (Reject.INVALID_QTY, Reject.QTY_ABOVE_MAX, Reject.QTY_OFF_LOT)
+#: Distinct conversions remembered each way. Wire prices and sizes repeat (quotes sit on a few
+#: levels), and parsing a ``Decimal`` costs more than the rest of an order's checks.
+CONVERSIONS_KEPT = 1 << 16
+
+
+@lru_cache(maxsize=CONVERSIONS_KEPT)
+def _wire_to_grid(
+    text: str, decimals: int, step: int, invalid: Reject, too_large: Reject, off_grid: Reject
+) -> int | Reject:
+    """How many ``step``s of ``10**-decimals`` the decimal string ``text`` is, or the reject:
+    ``_decimal``'s checks, then ``matcher.units``' grid rule."""
+    if not 0 < len(text) <= 40:
+        return invalid
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return invalid
+    if number.is_finite() and number and number.adjusted() >= _LARGEST_EXPONENT:
+        return too_large
+    return on_grid(number, decimals, step, invalid, off_grid)
+
+
+@lru_cache(maxsize=CONVERSIONS_KEPT)
+def _grid_text(count: int, step: int, decimals: int) -> str:
+    """``count`` steps of ``step`` units of ``10**-decimals``, as wire text."""
+    return decimal_text(Decimal(count * step).scaleb(-decimals))
 
 
 def _checked(result: int | Reject) -> int:

@@ -16,14 +16,14 @@ from matcher.rejects import Reject
 
 def to_ticks(price: Decimal | str, symbol: SymbolConfig, quote: AssetConfig) -> int | Reject:
     """``price`` (quote tokens per base token) as ticks, or the reject that refuses it."""
-    return _on_grid(
+    return on_grid(
         price, quote.engine_decimals, symbol.tick_size, Reject.INVALID_PRICE, Reject.PRICE_OFF_TICK
     )
 
 
 def to_lots(qty: Decimal | str, symbol: SymbolConfig, base: AssetConfig) -> int | Reject:
     """``qty`` (base tokens) as lots, or the reject that refuses it."""
-    return _on_grid(qty, base.engine_decimals, symbol.lot_size, Reject.INVALID_QTY, Reject.QTY_OFF_LOT)
+    return on_grid(qty, base.engine_decimals, symbol.lot_size, Reject.INVALID_QTY, Reject.QTY_OFF_LOT)
 
 
 def from_ticks(ticks: int, symbol: SymbolConfig, quote: AssetConfig) -> Decimal:
@@ -34,7 +34,7 @@ def from_lots(lots: int, symbol: SymbolConfig, base: AssetConfig) -> Decimal:
     return Decimal(lots * symbol.lot_size).scaleb(-base.engine_decimals)
 
 
-def _on_grid(
+def on_grid(
     value: Decimal | str, decimals: int, step: int, invalid: Reject, off_grid: Reject
 ) -> int | Reject:
     """How many ``step``s of ``10**-decimals`` make ``value`` exactly, or why none do."""
