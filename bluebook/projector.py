@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import time
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
@@ -184,6 +185,9 @@ def _follow(config: MarketConfig, data_dir: Path, url: str, committed: Synchroni
             stop: Synchronized[int]) -> None:  # fmt: skip
     """The child: project every committed command, forever; on a stop, once more, then return."""
     os.nice(NICENESS)
+    # A Ctrl-C reaches the whole process group: the node stops this child itself, after the last
+    # committed command is written, so the interrupt is not this child's to act on.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     database = open_database(url)
     parent = multiprocessing.parent_process()
     follower: _Follower | None = None
