@@ -16,15 +16,15 @@ Scenarios, in this order in one process, each printing one JSON line:
 - ``projection-sqlite``, ``projection-postgresql``: the engine's events for the stream written
   by ``store.projection.Projection`` in batches of ``PROJECTION_BATCH`` commands, each batch one
   transaction; ``rows_per_s`` (rows in the orders, history, trades, deposits and balances tables) and
-  ``trades_per_s``. Then the node's own projector (``bluebook.projector.Projector``: its process
-  following the journal) while the stream is journaled in groups of ``SUSTAINED_GROUP`` commands
-  paced to ``SUSTAINED_TRADES_PER_S``, each group then marked committed:
-  ``sustained_trades_per_s`` (what was written), ``max_lag_commands`` (the most commands
-  committed and not yet projected), ``drain_s`` (from the last group to the projection holding
-  it) and ``kept_up`` (the lag stayed under ``KEPT_UP_COMMANDS`` and drained within
-  ``KEPT_UP_DRAIN_S``: the projection keeps up with that rate rather than falling further
-  behind). PostgreSQL is the server at ``POSTGRES_URL`` (default: the local one), in a schema of
-  its own that is dropped afterwards; a line with ``error`` says if it is unreachable.
+  ``trades_per_s``. Then the same events through the node's own ``bluebook.projector.Projector``
+  (its process, its queue, its joining of queued groups), offered in groups of
+  ``SUSTAINED_GROUP`` commands paced to ``SUSTAINED_TRADES_PER_S``: ``sustained_trades_per_s``
+  (what was offered), ``max_lag_commands`` (the most commands offered and not yet written),
+  ``drain_s`` (from the last group offered to the projection holding it) and ``kept_up`` (the lag
+  stayed under ``KEPT_UP_COMMANDS`` and drained within ``KEPT_UP_DRAIN_S``: the projection keeps
+  up with that rate rather than falling further behind). PostgreSQL is the server at
+  ``POSTGRES_URL`` (default: the local one), in a schema of its own that is dropped afterwards; a
+  line with ``error`` says if it is unreachable.
 
 Throughput is the fastest of ``REPEATS`` passes (each on a fresh engine and journal); ``--quick``
 runs 100,000 commands instead of 1,000,000, and fewer for ``always`` and the projections. Every
@@ -202,52 +202,44 @@ def _projection(
 def _sustained(
     database_in: Callable[[Path], Any], deposits: list[Any], commands: list[Any]
 ) -> dict[str, Any]:
-    """The node's projector process following a journal written at ``SUSTAINED_TRADES_PER_S``
-    (see the module docstring)."""
+    """The node's projector process fed at ``SUSTAINED_TRADES_PER_S`` (see the module docstring)."""
     from bluebook.projector import Projector
     from matcher.engine import Engine
     from matcher.events import FILL
-    from store.codec import encode
-    from store.journal import JournalWriter
     from store.migrate import upgrade
 
     engine = Engine(_engine_config())
-    for deposit in deposits:
-        engine.apply(deposit)
+    first = [(deposit[1], deposit[2], engine.apply(deposit)) for deposit in deposits]
     groups, due, trades = [], [], 0
     for start in range(0, len(commands), SUSTAINED_GROUP):
         chunk = commands[start : start + SUSTAINED_GROUP]
-        trades += sum(1 for command in chunk for event in engine.apply(command) if event[0] == FILL)
-        groups.append([encode(command) for command in chunk])
+        group = [(command[1], command[2], engine.apply(command)) for command in chunk]
+        trades += sum(1 for _, _, events in group for event in events if event[0] == FILL)
+        groups.append(group)
         due.append(trades / SUSTAINED_TRADES_PER_S)  # seconds after the start
     with tempfile.TemporaryDirectory(prefix="bench-projector-") as directory:
         database = database_in(Path(directory))
-        journal = JournalWriter(Path(directory) / "journal", next_seq=1, policy="off")
-        projector = Projector(_engine_config(), Path(directory), database)
+        projector = Projector(_engine_config(), Path(directory), database, capacity=len(groups) + 2)
         try:
             upgrade(database)
-            journal.append_many(1, [encode(deposit) for deposit in deposits])
-            journal.commit()
-            projector.start(len(deposits))  # the deposits first, unpaced: the clock starts after
+            projector.start(0)
+            projector.offer(first)  # the deposits first, unpaced: the clock starts after
             _wait(lambda: projector.seq == len(deposits) or projector.last_error is not None, 60)
-            most, seq, start = 0, len(deposits), time.monotonic()
-            for payloads, at in zip(groups, due, strict=True):
+            most, start = 0, time.monotonic()
+            for group, at in zip(groups, due, strict=True):
                 wait = start + at - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
-                journal.append_many(seq + 1, payloads)
-                journal.commit()
-                seq += len(payloads)
-                projector.committed(seq)
+                projector.offer(group)
                 most = max(most, projector.lag())
             offered = time.monotonic()
             _wait(lambda: not projector.lag() or projector.last_error is not None, 60)
             drained = time.monotonic() - offered
-            if projector.last_error is not None or projector.lag():
-                raise RuntimeError(f"the projector failed: {projector.last_error}, {projector.lag()} behind")
+            if projector.last_error is not None or projector.dropped or projector.lag():
+                raise RuntimeError(f"the projector failed: {projector.last_error}, {projector.dropped} "
+                                   f"groups dropped, {projector.lag()} commands behind")  # fmt: skip
         finally:
             projector.stop()
-            journal.close()
             _drop(database)
     return {
         "sustained_trades_per_s": round(trades / (offered - start)),

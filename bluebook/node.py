@@ -12,9 +12,9 @@ Threads and who owns what:
   the matching instead of adding to it; group N is released as soon as both are over. Reads
   (``read``), snapshots, an idle inbox and a stop first release the staged group, so a read or a
   snapshot sees only durable state. The cyclic garbage collector is tuned at start (``tune_gc``).
-- The projector process writes committed commands into the SQL store (``bluebook.projector``):
-  after each durable group the node only tells it the group's last seq, and it reads the
-  commands from the journal. It can fall behind or stop without slowing the sequencer.
+- The projector process writes committed groups into the SQL store (``bluebook.projector``):
+  the node offers it each durable group's events through a bounded queue that never blocks. It
+  can fall behind or stop without slowing the sequencer.
 - A snapshot is taken every ``snapshot_every_s`` seconds: the sequencer forks, and the child
   process writes the engine's state from its copy-on-write image while the parent goes on
   matching; the parent reaps it later and applies the retention rule (``store.retention``). On
@@ -205,6 +205,7 @@ class Node:
                 "state": "error" if projector.last_error else "ok",
                 "projected_seq": projector.seq,
                 "lag": projector.lag(),
+                "dropped_groups": projector.dropped,
                 **({"error": projector.last_error} if projector.last_error else {}),
             }
         for component, probe in self._probes.items():
@@ -310,9 +311,7 @@ class Node:
             future.set_result(acks[start : start + len(submitted)])
             start += len(submitted)
         if self.projector is not None:
-            last = next((command[1] for command, _ in reversed(acks) if command is not None), 0)
-            if last:
-                self.projector.committed(last)
+            self.projector.offer([(c[1], c[2], events) for c, events in acks if c is not None])
         for listener in self._listeners:
             try:
                 listener(acks)

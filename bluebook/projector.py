@@ -1,22 +1,24 @@
 """The projector: keeps the SQL projections up with the engine, off the order path, in its own
 process.
 
-The child process follows the journal, not the engine: it holds its own copy of the engine
-(the newest snapshot at or below the projection's cursor, then the journal), reads each
-committed command from the journal files (``store.journal.JournalTail``), applies it to that
-copy to get the same events the engine made (the engine is deterministic) and writes them
-(``store.projection``). The node only tells it, after each durable group, the last committed
-seq (``committed``: one write to shared memory); it never waits for the child and sends it no
-events, so the projection costs the matching process nothing but that write, and its
-database work runs on another core. The child reads only up to that seq, so it never projects
-a command that could still be lost.
+The node hands it each committed group of ``(seq, ts, events)`` through ``offer``, which never
+blocks: the groups go through a bounded queue to the child process (pickled by the queue's
+feeder thread), and a group that does not fit is dropped and counted. Nothing is lost by that,
+because the journal holds every command: whenever the next group does not start right after the
+projection's cursor, or a group was dropped and nothing follows it, the child first replays the
+missing commands from the journal (``replay_into``: the newest snapshot at or below the cursor,
+then the journal) and writes their events. The same path brings the projection up to date at
+start, and rebuilds it from nothing (``bluebook rebuild-store``).
 
-When the database is slow, commands pile up in the journal and are written together (up to
-``FOLLOW_BATCH`` per transaction); when it is down, the child retries with a growing pause
-while matching goes on, then catches up from its cursor. It runs at a lower CPU priority
-(``NICENESS``): on a busy machine the order path goes first and the projection lags. The same
-path brings the projection up to date at start and rebuilds it from nothing (``bluebook
-rebuild-store``). ``lag()`` says how far behind it is, ``last_error`` why it is stuck. If the
+Why a process: the projection's SQL work is Python (rows built, COPY fed), and in the server's
+process it held the GIL a fifth to a quarter of the time under order flow; here it costs the
+node a pickle of each group. The child runs at a lower CPU priority (``NICENESS``): on a busy
+machine the order path goes first and the projection lags.
+
+When the database is slow, groups queue and are written together (up to ``FOLLOW_BATCH``
+commands a transaction); when it is down, the child retries with a growing pause while matching
+goes on, the queue overflows, and the projection catches up from the journal once the database
+answers again. ``lag()`` says how far behind it is, ``last_error`` why it is stuck. If the
 node's process dies, the child ends.
 """
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import queue
 import signal
 import time
 from multiprocessing.sharedctypes import Synchronized
@@ -39,24 +42,23 @@ from matcher.engine import Engine
 from matcher.snapshot import restore
 from store.codec import decode
 from store.database import open_database
-from store.journal import JournalTail, read
+from store.journal import read
 from store.projection import Projection, clear_projections, restore_settlement
 from store.snapshots import latest_snapshot
 
 log = logging.getLogger(__name__)
 
-Batch = list[tuple[int, int, list[tuple[Any, ...]]]]  # (seq, ts, events) of each command
-#: Commands per transaction when catching up from a snapshot.
+Group = list[tuple[int, int, list[tuple[Any, ...]]]]  # (seq, ts, events) of each command
+#: Commands per transaction when replaying from the journal.
 REPLAY_BATCH = 2_000
-#: Commands per transaction, at most, when following: what piled up while the last one was
+#: Commands per transaction, at most, from queued groups: what piled up while the last one was
 #: written goes in one transaction, so a slow database is written in larger, cheaper batches.
 FOLLOW_BATCH = 16_384
-#: How often an idle child looks for newly committed commands, in seconds.
-IDLE_POLL_S = 0.002
+#: How long the idle child waits for a group before it looks at the stop flag and the drops.
+IDLE_WAIT_S = 0.05
 ERROR_CHARS = 500
 #: The child's scheduling niceness: when the cores are busy, matching and order entry go first
-#: and the projection catches up when they let it (on two cores under WebSocket order flow it
-#: took about 60% of a core at normal priority).
+#: and the projection catches up when they let it.
 NICENESS = 10
 #: Children start from a fork server that has imported this module (cheap after the first).
 _CONTEXT = multiprocessing.get_context("forkserver")
@@ -68,15 +70,9 @@ def replay_into(
 ) -> int:
     """Write the events of every journaled command after the projection's cursor (up to ``upto``);
     return the new cursor. Starts from the newest snapshot at or below the cursor."""
-    _replica(projection, config, data_dir, upto)
-    return projection.seq
-
-
-def _replica(projection: Projection, config: MarketConfig, data_dir: Path, upto: int | None) -> Engine:
-    """``replay_into``, giving the engine it replayed with (at ``upto``, or the journal's end)."""
     state = latest_snapshot(data_dir / "snapshots", at_most=projection.seq)
     engine = restore(config, state) if state is not None else Engine(config)
-    batch: Batch = []
+    batch: Group = []
     for seq, payload in read(data_dir / "journal", after_seq=engine.seq, archive=data_dir / "archive"):
         if upto is not None and seq > upto:
             break
@@ -90,7 +86,7 @@ def _replica(projection: Projection, config: MarketConfig, data_dir: Path, upto:
             batch = []
     if batch:
         projection.write(batch)
-    return engine
+    return projection.seq
 
 
 def rebuild_store(config: MarketConfig, data_dir: Path, db: Database) -> int:
@@ -104,50 +100,50 @@ def rebuild_store(config: MarketConfig, data_dir: Path, db: Database) -> int:
 
 
 class Projector:
-    """The parent's handle on the projector process: start, tell it what is committed, stop."""
+    """The node's handle on the projector process: start, offer committed groups, stop.
 
-    def __init__(self, config: MarketConfig, data_dir: Path, db: Database) -> None:
+    The child opens its own database connection from ``db``'s URL, so whatever the connection
+    needs (a PostgreSQL ``search_path``, say) must be in the URL."""
+
+    def __init__(self, config: MarketConfig, data_dir: Path, db: Database, *, capacity: int = 1024) -> None:
         self.config = config
         self.data_dir = data_dir
         self.url = db.url.render_as_string(hide_password=False)
-        self._committed: Synchronized[int] = _CONTEXT.Value("q", 0, lock=False)
-        self._projected: Synchronized[int] = _CONTEXT.Value("q", 0, lock=False)
-        self._errors: Synchronized[int] = _CONTEXT.Value("q", 0, lock=False)
-        self._error = _CONTEXT.Array("c", ERROR_CHARS, lock=False)
-        self._stop: Synchronized[int] = _CONTEXT.Value("b", 0, lock=False)
+        self._groups = _CONTEXT.Queue(capacity)
+        self._shared = _Shared()
         self._process: multiprocessing.process.BaseProcess | None = None
 
     def start(self, engine_seq: int) -> None:
         """Start the process; it first catches up to ``engine_seq`` (the recovered engine's)."""
-        self._committed.value = engine_seq
-        self._process = _CONTEXT.Process(
+        self._shared.committed.value = max(self._shared.committed.value, engine_seq)
+        process = _CONTEXT.Process(
             target=_follow,
-            args=(
-                self.config,
-                self.data_dir,
-                self.url,
-                self._committed,
-                self._projected,
-                self._errors,
-                self._error,
-                self._stop,
-            ),  # fmt: skip
+            args=(self.config, self.data_dir, self.url, self._groups, self._shared),
             name="projector",
             daemon=True,
         )
-        self._process.start()
+        process.start()
+        self._process = process
 
-    def committed(self, seq: int) -> None:
-        """Every command up to ``seq`` is durable: the child may project it (never blocks)."""
-        self._committed.value = seq
+    def offer(self, group: Group) -> None:
+        """Queue a committed group; never blocks (a full queue drops it: see the module doc)."""
+        if not group:
+            return
+        self._shared.committed.value = group[-1][0]
+        try:
+            self._groups.put_nowait(group)
+        except queue.Full:
+            self._shared.dropped.value += 1
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Let the child write everything committed, then end it (whatever it could not write is
+        """Hand over what is queued, let the child write it, then end it (whatever is left is
         caught up at the next start)."""
+        self._groups.close()
+        self._groups.join_thread()
         process = self._process
         if process is None:
             return
-        self._stop.value = 1
+        self._shared.stop.value = 1
         process.join(timeout)
         if process.is_alive():
             log.warning("projector: did not stop within %.0f s; ending it", timeout)
@@ -158,21 +154,26 @@ class Projector:
     @property
     def seq(self) -> int:
         """The projection's cursor (0 until the child has read it)."""
-        return int(self._projected.value)
+        return int(self._shared.projected.value)
 
     @property
     def engine_seq(self) -> int:
-        return int(self._committed.value)
+        return int(self._shared.committed.value)
+
+    @property
+    def dropped(self) -> int:
+        """Groups the full queue refused (their commands were caught up from the journal)."""
+        return int(self._shared.dropped.value)
 
     @property
     def errors(self) -> int:
-        return int(self._errors.value)
+        return int(self._shared.errors.value)
 
     @property
     def last_error(self) -> str | None:
         """Why the child is not writing (the database's error, or a projection that belongs to
         other data), or None while it is."""
-        text = self._error.value.decode(errors="replace")
+        text = self._shared.error.value.decode(errors="replace")
         return text or None
 
     def lag(self) -> int:
@@ -180,96 +181,120 @@ class Projector:
         return max(0, self.engine_seq - self.seq)
 
 
-def _follow(config: MarketConfig, data_dir: Path, url: str, committed: Synchronized[int],
-            projected: Synchronized[int], errors: Synchronized[int], error: Any,
-            stop: Synchronized[int]) -> None:  # fmt: skip
-    """The child: project every committed command, forever; on a stop, once more, then return."""
+class _Shared:
+    """What node and child both see, in shared memory, each value written by one side only."""
+
+    def __init__(self) -> None:
+        self.committed: Synchronized[int] = _CONTEXT.Value("q", 0, lock=False)  # the node's
+        self.dropped: Synchronized[int] = _CONTEXT.Value("q", 0, lock=False)  # the node's
+        self.stop: Synchronized[int] = _CONTEXT.Value("b", 0, lock=False)  # the node's
+        self.projected: Synchronized[int] = _CONTEXT.Value("q", 0, lock=False)  # the child's
+        self.errors: Synchronized[int] = _CONTEXT.Value("q", 0, lock=False)  # the child's
+        self.error = _CONTEXT.Array("c", ERROR_CHARS, lock=False)  # the child's
+
+
+def _follow(config: MarketConfig, data_dir: Path, url: str, groups: Any, shared: _Shared) -> None:
+    """The child: write every committed group, forever; on a stop, what is left, then return."""
     os.nice(NICENESS)
     # A Ctrl-C reaches the whole process group: the node stops this child itself, after the last
     # committed command is written, so the interrupt is not this child's to act on.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     database = open_database(url)
     parent = multiprocessing.parent_process()
-    follower: _Follower | None = None
+    projection: Projection | None = None
+    dropped_seen = -1
     pause = 0.2
     try:
         while parent is None or parent.is_alive():
-            stopping = bool(stop.value)
-            upto = int(committed.value)
+            stopping = bool(shared.stop.value)
             try:
-                if follower is None:
-                    follower = _Follower(config, data_dir, database, upto)
-                    projected.value = follower.projection.seq
-                    error.value = b""
+                if projection is None:
+                    projection = _opened(config, data_dir, database, int(shared.committed.value))
+                    shared.projected.value = projection.seq
+                    shared.error.value = b""
                     pause = 0.2
-                if follower.projection.seq < upto:
-                    follower.write(upto)
-                    projected.value = follower.projection.seq
+                batch = _next_batch(groups)
+                if batch:
+                    _write(projection, batch, config, data_dir)
+                    shared.projected.value = projection.seq
+                    continue
+                dropped = int(shared.dropped.value)
+                upto = int(shared.committed.value)
+                if projection.seq < upto and (stopping or dropped != dropped_seen):
+                    dropped_seen = dropped  # the dropped groups' commands, from the journal
+                    replay_into(projection, config, data_dir, upto=upto)
+                    shared.projected.value = projection.seq
                     continue
                 if stopping:
                     return
-                time.sleep(IDLE_POLL_S)
             except _ForeignProjection as refused:
-                error.value = str(refused).encode()[: ERROR_CHARS - 1]
+                shared.error.value = str(refused).encode()[: ERROR_CHARS - 1]
                 log.error("projection: %s", refused)
-                while not _stopped_within(1.0, stop) and (parent is None or parent.is_alive()):
-                    pass
+                while not shared.stop.value and (parent is None or parent.is_alive()):
+                    time.sleep(0.2)
                 return
             except Exception as failure:  # the database is down or refused: retry, catch up later
-                errors.value += 1
+                shared.errors.value += 1
                 orig = failure.orig if isinstance(failure, DBAPIError) else failure
                 text = f"{type(orig).__name__}: {orig}"
-                error.value = text.encode()[: ERROR_CHARS - 1]
+                shared.error.value = text.encode()[: ERROR_CHARS - 1]
                 if isinstance(failure, DBAPIError):
                     log.warning("projection: database error, retrying in %.1f s: %s", pause, text)
                 else:
                     log.exception("projection: failed, retrying in %.1f s", pause)
-                follower = None  # reload the cursor and open orders, and the engine copy
-                if _stopped_within(pause, stop):
+                projection = None  # reload the cursor and open orders once it answers
+                deadline = time.monotonic() + pause
+                while not shared.stop.value and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if shared.stop.value:
                     return
                 pause = min(pause * 2, 5.0)
     finally:
-        if follower is not None:
-            follower.tail.close()
         database.dispose()
-
-
-def _stopped_within(seconds: float, stop: Synchronized[int]) -> bool:
-    """Sleep up to ``seconds``; True as soon as a stop is asked for."""
-    deadline = time.monotonic() + seconds
-    while not stop.value:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        time.sleep(min(left, 0.05))
-    return True
 
 
 class _ForeignProjection(Exception):
     """The store's projection is ahead of the journal: it belongs to other data."""
 
 
-class _Follower:
-    """The projection, the engine copy at its cursor, and the journal read on from there."""
+def _opened(config: MarketConfig, data_dir: Path, database: Database, committed: int) -> Projection:
+    """The projection, caught up from the journal to ``committed``."""
+    projection = Projection(database, config)
+    if projection.seq > committed:
+        raise _ForeignProjection(
+            f"the store's projection is at seq {projection.seq}, past the journal's {committed}: "
+            "it belongs to other data; not writing to it"
+        )
+    replay_into(projection, config, data_dir, upto=committed)
+    return projection
 
-    def __init__(self, config: MarketConfig, data_dir: Path, database: Database, upto: int) -> None:
-        projection = Projection(database, config)
-        if projection.seq > upto:
-            raise _ForeignProjection(
-                f"the store's projection is at seq {projection.seq}, past the journal's {upto}: "
-                "it belongs to other data; not writing to it"
-            )
-        self.projection = projection
-        self.engine = _replica(projection, config, data_dir, upto)
-        self.tail = JournalTail(data_dir / "journal", after_seq=self.engine.seq)
 
-    def write(self, upto: int) -> None:
-        """Apply and write the next committed commands, up to ``upto`` and ``FOLLOW_BATCH``."""
-        apply = self.engine.apply
-        batch: Batch = []
-        for seq, payload in self.tail.read(min(upto, self.projection.seq + FOLLOW_BATCH)):
-            command = decode(payload)
-            if command[1] != seq:
-                raise ValueError(f"journal record {seq} holds a command stamped {command[1]}")
-            batch.append((seq, command[2], apply(command)))
-        self.projection.write(batch)
+def _next_batch(groups: Any) -> Group:
+    """The queued groups joined (up to ``FOLLOW_BATCH`` commands), waiting a while for the first."""
+    try:
+        batch: Group = list(groups.get(timeout=IDLE_WAIT_S))
+    except queue.Empty:
+        return []
+    while len(batch) < FOLLOW_BATCH:
+        try:
+            batch.extend(groups.get_nowait())
+        except queue.Empty:
+            break
+    return batch
+
+
+def _write(projection: Projection, batch: Group, config: MarketConfig, data_dir: Path) -> None:
+    """Write ``batch`` past the cursor; a gap (dropped groups) is replayed from the journal first."""
+    pending: Group = []
+    for entry in batch:
+        expected = (pending[-1][0] if pending else projection.seq) + 1
+        if entry[0] < expected:
+            continue  # written already (caught up from the journal meanwhile)
+        if entry[0] > expected:
+            if pending:
+                projection.write(pending)
+                pending = []
+            replay_into(projection, config, data_dir, upto=entry[0] - 1)
+        pending.append(entry)
+    if pending:
+        projection.write(pending)

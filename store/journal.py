@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from io import BufferedWriter
 from pathlib import Path
-from typing import BinaryIO
 from zlib import crc32
 
 FORMAT_VERSION = 1
@@ -156,83 +155,6 @@ def read(directory: Path, after_seq: int = 0, *, archive: Path | None = None) ->
             if seq > after_seq:
                 yield seq, payload
         expect = records[-1][0] + 1 if records else expect
-
-
-class JournalTail:
-    """Follows a live journal forward, for a reader in another process than the writer.
-
-    ``read(upto)`` gives every (seq, payload) after the last one it gave, up to ``upto``: a seq
-    the writer has made durable (records past it may be half written). Each segment is opened
-    once and read from where the last call stopped; at a segment's end the reader moves to the
-    segment that starts at the next seq. A damaged record at or below ``upto`` raises
-    ``JournalCorrupt``.
-    """
-
-    def __init__(self, directory: Path, after_seq: int) -> None:
-        self.directory = directory
-        self.next_seq = after_seq + 1
-        self._path: Path | None = None
-        self._file: BinaryIO | None = None
-        self._data = b""  # read from the file, not yet parsed
-        self._offset = 0  # of ``_data``'s start in the file
-
-    def read(self, upto: int) -> list[tuple[int, bytes]]:
-        out: list[tuple[int, bytes]] = []
-        while self.next_seq <= upto:
-            if self._file is None and not self._open():
-                raise JournalCorrupt(self.directory, 0, f"no segment holds committed seq {self.next_seq}")
-            self._take(upto, out)
-            if self.next_seq > upto:
-                break
-            following = self.directory / segment_name(self.next_seq)
-            if not self._data and following.exists():
-                self.close()  # this segment is over: the writer rotated
-                continue
-            reason = "damaged record" if self._data else f"seq {self.next_seq} is missing"
-            raise JournalCorrupt(self._path or self.directory, self._offset, reason)
-        return out
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-        self._file, self._path, self._data = None, None, b""
-
-    def _open(self) -> bool:
-        """Open the segment holding ``next_seq`` and skip the records before it."""
-        held = [path for path in segments(self.directory) if int(path.stem) <= self.next_seq]
-        if not held:
-            return False
-        self._path = held[-1]
-        self._file = self._path.open("rb")
-        self._data = self._file.read(HEADER.size)
-        if len(self._data) < HEADER.size:
-            raise JournalCorrupt(self._path, 0, "segment shorter than its header")
-        magic, version, first_seq = HEADER.unpack(self._data)
-        if magic != MAGIC or not 1 <= version <= FORMAT_VERSION or first_seq != int(self._path.stem):
-            raise JournalCorrupt(self._path, 0, f"bad header (magic {magic!r}, version {version})")
-        self._data, self._offset = b"", HEADER.size
-        wanted, self.next_seq = self.next_seq, first_seq
-        while self.next_seq < wanted:
-            skipped: list[tuple[int, bytes]] = []
-            self._take(wanted - 1, skipped)
-            if not skipped:
-                raise JournalCorrupt(self._path, self._offset, f"seq {self.next_seq} is missing")
-        return True
-
-    def _take(self, upto: int, out: list[tuple[int, bytes]]) -> None:
-        """Parse the sound records read so far (reading what the file has grown by), to ``upto``."""
-        assert self._file is not None and self._path is not None
-        self._data += self._file.read()
-        data, offset = self._data, 0
-        while self.next_seq <= upto:
-            parsed = _parse(data, offset)
-            if parsed is None:
-                break  # not all there yet, or damaged: ``read`` then finds the seq missing
-            out.append((self.next_seq, parsed[0]))
-            self.next_seq += 1
-            offset = parsed[1]
-        self._data = data[offset:]
-        self._offset += offset
 
 
 def recover(directory: Path) -> Recovery:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from store.journal import HEADER, RECORD, JournalCorrupt, JournalTail, JournalWriter, read, recover, segments
+from store.journal import HEADER, RECORD, JournalCorrupt, JournalWriter, read, recover, segments
 
 
 def write(directory: Path, count: int, *, first: int = 1, segment_bytes: int = 1 << 20) -> None:
@@ -107,27 +107,3 @@ def test_appending_out_of_sequence_is_refused(tmp_path: Path) -> None:
     writer = JournalWriter(tmp_path, next_seq=5)
     with pytest.raises(ValueError):
         writer.append(6, b"x")
-
-
-def test_a_tail_reads_only_what_is_committed_and_follows_segments(tmp_path: Path) -> None:
-    writer = JournalWriter(tmp_path, next_seq=1, policy="off", segment_bytes=200)
-    payloads = [bytes([n]) * 40 for n in range(1, 13)]
-    tail = JournalTail(tmp_path, after_seq=0)
-    assert tail.read(0) == []
-    writer.append_many(1, payloads[:3])
-    writer.commit()
-    assert tail.read(2) == [(1, payloads[0]), (2, payloads[1])]  # 3 is written, not yet committed
-    for seq in range(4, 13):  # a segment rotates after the write that takes it past 200 bytes
-        writer.append(seq, payloads[seq - 1])
-        writer.commit()
-    assert len(segments(tmp_path)) > 2
-    assert tail.read(12) == list(zip(range(3, 13), payloads[2:], strict=True))
-    assert tail.read(12) == []
-    assert JournalTail(tmp_path, after_seq=7).read(9) == [(8, payloads[7]), (9, payloads[8])]
-    writer.close()
-    last = [path for path in segments(tmp_path) if int(path.stem) <= 12][-1]  # it ends with 12
-    data = bytearray(last.read_bytes())
-    data[-1] ^= 0xFF  # the last committed record, damaged
-    last.write_bytes(bytes(data))
-    with pytest.raises(JournalCorrupt, match="damaged record"):
-        JournalTail(tmp_path, after_seq=9).read(12)

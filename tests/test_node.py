@@ -105,26 +105,26 @@ def test_periodic_snapshots_are_written_by_a_child_process_and_retired(tmp_path:
     assert engine.seq == len(stream)
 
 
-def test_the_projector_follows_the_journal_only_as_far_as_it_is_committed(
+def test_an_overflowing_queue_drops_groups_and_the_journal_fills_the_gap(
     database: Database, tmp_path: Path
 ) -> None:
     engine, journal = recover(CONFIG, tmp_path, policy="off")
     sequencer = Sequencer(engine, journal, clock=clock_from(1))
     stream = commands(3_000, 6)
-    for start in range(0, len(stream), 250):  # journaled, segments rotating every few groups
-        sequencer.process(stream[start : start + 250])
-        if start == 1_000:
-            journal.segment_bytes = journal._file.tell() + 1
+    groups = []
+    for start in range(0, len(stream), 250):
+        acks = sequencer.process(stream[start : start + 250])
+        groups.append([(command[1], command[2], events) for command, events in acks])
     journal.close()
-    assert len(list((tmp_path / "journal").glob("*.journal"))) > 1
-    projector = Projector(CONFIG, tmp_path, database)
-    projector.start(engine_seq=1_200)
-    wait_until(lambda: projector.seq == 1_200)
-    time.sleep(0.2)
-    assert projector.seq == 1_200  # never past what the node says is committed
-    projector.committed(len(stream))
+    projector = Projector(CONFIG, tmp_path, database, capacity=2)
+    for group in groups[:3]:
+        projector.offer(group)  # the process is not running: two fit, the third is dropped
+    assert projector.dropped == 1
+    projector.start(engine_seq=0)
+    wait_until(lambda: projector.seq == groups[2][-1][0])  # the dropped one from the journal
+    projector.offer(groups[-1])  # does not follow the cursor: the gap is replayed first
     wait_until(lambda: projector.seq == len(stream))
-    assert projector.lag() == 0 and projector.last_error is None
+    assert projector.lag() == 0 and projector.last_error is None and projector.dropped == 1
     projector.stop()
     live = dump(database)
     rebuild_store(CONFIG, tmp_path, database)
