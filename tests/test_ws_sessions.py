@@ -285,3 +285,16 @@ def test_the_user_channel_streams_the_accounts_orders_fills_and_balances(server:
     for ws in (watcher, entry, other):
         ws.close()
     print(f"\nuser channel: {sum(map(len, seen.values()))} frames to the subscribed session, 0 to the others")
+
+
+def test_a_repeated_client_order_id_over_the_socket_returns_the_first_order(server: ApiServer) -> None:
+    client = funded_client(server, address(0x8003))
+    ws = WsClient(server.url)
+    ws.login(client)
+    args = {"symbol": SYMBOL, "side": "buy", "price": "150", "qty": "1", "client_order_id": "ws-dup-1"}
+    first, again = ws.ok("place", args=args), ws.ok("place", args={**args, "qty": "2"})
+    assert first["duplicate"] is False and again["duplicate"] is True
+    assert again["order"]["order_id"] == first["order"]["order_id"] and again["order"]["qty"] == "1"
+    assert (again["order"]["price"], again["order"]["side"]) == ("150", "buy")  # read from the engine
+    assert open_orders(server, client.account_id) == 1  # no second order was made
+    ws.close()
