@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fastapi.responses import Response
@@ -22,7 +22,9 @@ from api.errors import ApiError, ErrorCode, reject_code
 from matcher.config import AssetConfig, MarketConfig, SymbolConfig
 from matcher.enums import OrderStatus, OrderType, Side, Stp, TimeInForce
 from matcher.rejects import Reject
-from matcher.units import on_grid
+from matcher.units import grid_value, on_grid
+
+T = TypeVar("T")
 
 SIDES = {"buy": int(Side.BUY), "sell": int(Side.SELL)}
 ORDER_TYPES = {"limit": int(OrderType.LIMIT), "market": int(OrderType.MARKET)}
@@ -102,17 +104,24 @@ class Units:
 
 
 def _decimal(value: object, invalid: Reject, too_large: Reject) -> Decimal:
-    """A decimal string as a ``Decimal``; numbers in JSON are refused (floats are not exact), and
-    so is anything of 10^18 or more, which no grid here reaches (and whose integer would be costly
-    to build from an exponent like ``1e999999``)."""
-    if not isinstance(value, str) or not 0 < len(value) <= 40:
+    """A decimal string as a ``Decimal`` (see ``_parsed``), or the ``ApiError``."""
+    if not isinstance(value, str):
         raise ApiError(reject_code(invalid))
+    return _checked(_parsed(value, invalid, too_large))
+
+
+def _parsed(text: str, invalid: Reject, too_large: Reject) -> Decimal | Reject:
+    """A decimal string as a ``Decimal``, or its reject; numbers in JSON never get here (floats
+    are not exact), and anything of 10^18 or more is refused, which no grid here reaches (and
+    whose integer would be costly to build from an exponent like ``1e999999``)."""
+    if not 0 < len(text) <= 40:
+        return invalid
     try:
-        number = Decimal(value)
+        number = Decimal(text)
     except InvalidOperation:
-        raise ApiError(reject_code(invalid)) from None
+        return invalid
     if number.is_finite() and number and number.adjusted() >= _LARGEST_EXPONENT:
-        raise ApiError(reject_code(too_large))
+        return too_large
     return number
 
 
@@ -130,25 +139,18 @@ def _wire_to_grid(
     text: str, decimals: int, step: int, invalid: Reject, too_large: Reject, off_grid: Reject
 ) -> int | Reject:
     """How many ``step``s of ``10**-decimals`` the decimal string ``text`` is, or the reject:
-    ``_decimal``'s checks, then ``matcher.units``' grid rule."""
-    if not 0 < len(text) <= 40:
-        return invalid
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        return invalid
-    if number.is_finite() and number and number.adjusted() >= _LARGEST_EXPONENT:
-        return too_large
-    return on_grid(number, decimals, step, invalid, off_grid)
+    ``_parsed``'s checks, then ``matcher.units``' grid rule."""
+    number = _parsed(text, invalid, too_large)
+    return number if isinstance(number, Reject) else on_grid(number, decimals, step, invalid, off_grid)
 
 
 @lru_cache(maxsize=CONVERSIONS_KEPT)
 def _grid_text(count: int, step: int, decimals: int) -> str:
     """``count`` steps of ``step`` units of ``10**-decimals``, as wire text."""
-    return decimal_text(Decimal(count * step).scaleb(-decimals))
+    return decimal_text(grid_value(count, step, decimals))
 
 
-def _checked(result: int | Reject) -> int:
+def _checked(result: T | Reject) -> T:
     if isinstance(result, Reject):
         raise ApiError(reject_code(result))
     return result

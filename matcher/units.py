@@ -27,11 +27,16 @@ def to_lots(qty: Decimal | str, symbol: SymbolConfig, base: AssetConfig) -> int 
 
 
 def from_ticks(ticks: int, symbol: SymbolConfig, quote: AssetConfig) -> Decimal:
-    return Decimal(ticks * symbol.tick_size).scaleb(-quote.engine_decimals)
+    return grid_value(ticks, symbol.tick_size, quote.engine_decimals)
 
 
 def from_lots(lots: int, symbol: SymbolConfig, base: AssetConfig) -> Decimal:
-    return Decimal(lots * symbol.lot_size).scaleb(-base.engine_decimals)
+    return grid_value(lots, symbol.lot_size, base.engine_decimals)
+
+
+def grid_value(count: int, step: int, decimals: int) -> Decimal:
+    """``count`` steps of ``step`` units of ``10**-decimals``, exactly."""
+    return Decimal(count * step).scaleb(-decimals)
 
 
 def on_grid(
