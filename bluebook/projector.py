@@ -136,19 +136,19 @@ class Projector:
             self._shared.dropped.value += 1
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Hand over what is queued, let the child write it, then end it (whatever is left is
-        caught up at the next start)."""
-        self._groups.close()
-        self._groups.join_thread()
+        """Let the child write what is queued and committed, then end it (whatever is left is
+        caught up at the next start). Never waits on the queue itself: a child stuck on a
+        database that is down reads nothing, and what the queue still holds is in the journal."""
         process = self._process
-        if process is None:
-            return
         self._shared.stop.value = 1
-        process.join(timeout)
-        if process.is_alive():
-            log.warning("projector: did not stop within %.0f s; ending it", timeout)
-            process.terminate()
-            process.join()
+        if process is not None:
+            process.join(timeout)
+            if process.is_alive():
+                log.warning("projector: did not stop within %.0f s; ending it", timeout)
+                process.terminate()
+                process.join()
+        self._groups.cancel_join_thread()
+        self._groups.close()
         self._process = None
 
     @property

@@ -188,6 +188,33 @@ def test_matching_goes_on_while_the_database_is_down_and_the_projection_catches_
     )
 
 
+def test_the_node_stops_while_the_database_is_down_and_the_projection_catches_up_after(
+    proxied_postgres: tuple[Database, TcpProxy], tmp_path: Path
+) -> None:
+    db, proxy = proxied_postgres
+    node = Node(CONFIG, tmp_path, database=db, clock=clock_from(1))
+    node.start()
+    stream = commands(3_000, 8)
+    submit_in_order(node, stream[:500])
+    wait_until(lambda: node.projector.lag() == 0)
+    proxy.cut()
+    submit_in_order(node, stream[500:])  # more than the queue's pipe holds, with nobody reading
+    wait_until(lambda: node.health()["store"]["state"] == "error")
+    started = time.monotonic()
+    node.stop()
+    stopped_in = time.monotonic() - started
+    assert stopped_in < 20, stopped_in
+    proxy.restore()
+    again = Node(CONFIG, tmp_path, database=db, clock=clock_from(10**6))
+    again.start()
+    wait_until(lambda: again.projector.seq == len(stream), timeout=60)
+    again.stop()
+    live = dump(db)
+    rebuild_store(CONFIG, tmp_path, db)
+    assert dump(db) == live
+    print(f"\nstopped in {stopped_in:.1f} s with the database down; caught up at the next start")
+
+
 def test_bluebook_run_survives_kill_9_and_loses_nothing_acknowledged(tmp_path: Path) -> None:
     """The real command: ``bluebook run`` with its demo market, SIGKILLed, then run again."""
     data_dir = tmp_path / "data"
