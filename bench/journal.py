@@ -28,7 +28,7 @@ Scenarios, in this order in one process, each printing one JSON line:
 
 Throughput is the fastest of ``REPEATS`` passes (each on a fresh engine and journal); ``--quick``
 runs 100,000 commands instead of 1,000,000, and fewer for ``always`` and the projections. Every
-scenario runs under the node's garbage-collector settings (``bluebook.node.tune_gc``).
+scenario runs under the node's garbage-collector settings (``bluebook.collector.tune_gc``).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ POSTGRES_URL = os.environ.get("POSTGRES_URL", "postgresql+psycopg://postgres@127
 
 
 def main(*, quick: bool, seed: int) -> int:
-    from bluebook.node import tune_gc
+    from bluebook.collector import tune_gc
 
     tune_gc()  # the node's collector settings, for every scenario alike
     count = QUICK_COMMANDS if quick else FULL_COMMANDS

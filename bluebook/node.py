@@ -11,7 +11,8 @@ Threads and who owns what:
   while group N+1 is staged (fsync lets go of the GIL), so under load the disk's time overlaps
   the matching instead of adding to it; group N is released as soon as both are over. Reads
   (``read``), snapshots, an idle inbox and a stop first release the staged group, so a read or a
-  snapshot sees only durable state. The cyclic garbage collector is tuned at start (``tune_gc``).
+  snapshot sees only durable state. The cyclic garbage collector is tuned at start
+  (``bluebook.collector``).
 - The projector process writes committed groups into the SQL store (``bluebook.projector``):
   the node offers it each durable group's events through a bounded queue that never blocks. It
   can fall behind or stop without slowing the sequencer.
@@ -27,7 +28,6 @@ not durable, so it must not acknowledge anything more; a restart recovers from t
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import queue
@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine as Database
 
+from bluebook.collector import tune_gc
 from bluebook.projector import Projector
 from bluebook.sequencer import Ack, Sequencer, recover
 from matcher.config import MarketConfig
@@ -51,25 +52,11 @@ from store.snapshots import write_snapshot
 
 log = logging.getLogger(__name__)
 
-#: The young generation's collection threshold (CPython's default is 700 allocations). The
-#: sequencer keeps each group's events until the group is committed, so with the default a young
-#: collection would run every few commands; the engine's records are tuples and lists that form
-#: no reference cycles, so refcounting frees them and those collections find nothing.
-YOUNG_GC_THRESHOLD = 20_000
-
 Listener = Callable[[list[Ack]], None]
 Submitted = tuple[Sequence[tuple[Any, ...]], "Future[list[Ack]]"]
 #: A group applied and written, maybe not yet durable: its submissions, its acks, its sync.
 Staged = tuple[list[Submitted], list[Ack], "Future[None]"]
 T = TypeVar("T")
-
-
-def tune_gc() -> None:
-    """Freeze every object alive now (the recovered engine: long-lived, never garbage) out of all
-    later collections, and make young collections rarer (``YOUNG_GC_THRESHOLD``)."""
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(YOUNG_GC_THRESHOLD, older, oldest)
 
 
 class Read:

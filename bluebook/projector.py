@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import Engine as Database
 from sqlalchemy.exc import DBAPIError
 
+from bluebook.collector import tune_gc
 from matcher.config import MarketConfig
 from matcher.engine import Engine
 from matcher.snapshot import restore
@@ -210,6 +211,7 @@ def _follow(config: MarketConfig, data_dir: Path, url: str, groups: Any, shared:
             try:
                 if projection is None:
                     projection = _opened(config, data_dir, database, int(shared.committed.value))
+                    tune_gc()  # the open orders and balances just loaded stay out of collections
                     shared.projected.value = projection.seq
                     shared.error.value = b""
                     pause = 0.2

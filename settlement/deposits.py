@@ -119,8 +119,9 @@ class DepositWatcher:
 
     def _save_cursor(self, block_number: int, block_hash: str) -> None:
         with self.db.begin() as connection:
-            row = {"name": CURSOR, "block_number": block_number, "block_hash": block_hash}
-            upsert_rows(connection, ChainCursor.__table__, [row], ["name"])  # type: ignore[arg-type]
+            row = (CURSOR, block_number, block_hash)
+            columns = ("name", "block_number", "block_hash")
+            upsert_rows(connection, ChainCursor.__table__, columns, [row], ["name"])  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------------------ thread
 

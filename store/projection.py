@@ -16,8 +16,12 @@ what is held. A balance's ``updated_seq`` is the seq of the last fill, deposit o
 changed its total (holds come and go within a batch unseen, so they do not date it).
 
 It keeps the open orders' rows and the balances in memory (loaded from the tables at start) so
-an update needs no read; they change only after their transaction commits. It is not on the hot
-path: ``bluebook.projector`` feeds it committed groups from its own thread.
+an update needs no read; they change only after their transaction commits. Rows are built as
+tuples (an order's as a list, changed in place through the batch) of the columns that
+``ORDER_COLUMNS`` and its siblings name, in that order, and go to ``store.bulk`` as they are: on
+PostgreSQL, a new order's row is copied straight into the table, and only the rows of orders
+that existed before the batch take the staged upsert. It is not on the hot path:
+``bluebook.projector`` feeds it committed groups in its own process.
 """
 
 from __future__ import annotations
@@ -53,6 +57,40 @@ _EXPIRING = {int(CancelReason.IOC), int(CancelReason.FOK), int(CancelReason.EXPI
 OPEN = (STATUS_NEW, STATUS_PARTIAL)
 BUY = int(Side.BUY)
 
+#: The columns each projected row fills, in the order of its tuple (or list, for an order).
+ORDER_COLUMNS = ("order_id", "symbol", "account_id", "client_order_id", "side", "order_type", "tif",
+                 "price", "qty", "leaves", "filled", "status", "created_seq", "updated_seq")  # fmt: skip
+HISTORY_COLUMNS = ("seq", "position", "order_id", "change", "price", "qty", "leaves", "reason")
+TRADE_COLUMNS = ("symbol", "trade_id", "seq", "taker_order_id", "maker_order_id", "taker_account",
+                 "maker_account", "taker_side", "price", "qty", "quote_qty", "taker_fee", "maker_fee",
+                 "settlement_status", "created_at_ns")  # fmt: skip
+DEPOSIT_COLUMNS = ("ref", "seq", "account_id", "asset", "amount")
+WITHDRAWAL_COLUMNS = ("seq", "account_id", "asset", "amount", "settlement_status")
+BALANCE_COLUMNS = ("account_id", "asset", "available", "held", "updated_seq")
+CURSOR_COLUMNS = ("name", "seq")
+#: Where an order's row keeps what the projection reads and changes.
+(_SYMBOL, _ACCOUNT, _SIDE, _PRICE, _QTY, _LEAVES, _FILLED, _STATUS, _UPDATED) = map(
+    ORDER_COLUMNS.index,
+    ("symbol", "account_id", "side", "price", "qty", "leaves", "filled", "status", "updated_seq"),
+)
+
+
+class _Changes:
+    """What one batch writes: the rows it adds, the orders it touches (new ones apart: no row
+    of theirs exists yet, since each order is accepted at one seq and the cursor never writes a
+    seq twice), and the change of each balance's total and held as ``[total, held, seq]``."""
+
+    __slots__ = ("new_orders", "changed_orders", "history", "trades", "deposits", "withdrawals", "moved")
+
+    def __init__(self) -> None:
+        self.new_orders: dict[int, list[Any]] = {}
+        self.changed_orders: dict[int, list[Any]] = {}
+        self.history: list[tuple[Any, ...]] = []
+        self.trades: list[tuple[Any, ...]] = []
+        self.deposits: list[tuple[Any, ...]] = []
+        self.withdrawals: list[tuple[Any, ...]] = []
+        self.moved: dict[tuple[int, str], list[int]] = {}
+
 
 class Projection:
     def __init__(self, db: Engine, config: MarketConfig) -> None:
@@ -68,9 +106,10 @@ class Projection:
             for s in config.symbols
         }
         self.fee_account = config.fee_account
+        columns = [getattr(Order, name) for name in ORDER_COLUMNS]
         with db.connect() as connection:
-            rows = connection.execute(select(Order).where(Order.status.in_(OPEN))).mappings()
-            self.open_orders = {row["order_id"]: dict(row) for row in rows}
+            rows = connection.execute(select(*columns).where(Order.status.in_(OPEN)))
+            self.open_orders = {row[0]: list(row) for row in rows}
             self.balances = {
                 (row.account_id, row.asset): (row.available + row.held, row.held, row.updated_seq)
                 for row in connection.execute(select(Balance))
@@ -84,151 +123,133 @@ class Projection:
 
     def write(self, batch: Iterable[tuple[int, int, list[tuple[Any, ...]]]]) -> int:
         """Write a batch of ``(seq, ts, events)``; return the new cursor."""
-        touched: dict[int, dict[str, Any]] = {}
-        history: list[dict[str, Any]] = []
-        trades: list[dict[str, Any]] = []
-        deposits: list[dict[str, Any]] = []
-        withdrawals: list[dict[str, Any]] = []
-        moved: dict[tuple[int, str], list[int]] = {}  # (account, asset) -> [total delta, held delta, seq]
+        changes = _Changes()
+        history = changes.history
+        project = self._project
         seq = self.seq
         for seq, ts, events in batch:
             if seq <= self.seq:
                 raise ValueError(f"projection is at {self.seq}; seq {seq} was written already")
-            first = len(history)
+            first = len(history)  # a history row's position counts from its command's first
             for event in events:
-                self._project(event, ts, touched, history, trades, deposits, withdrawals)
-                self._move(event, moved)
-            for position, row in enumerate(history[first:]):
-                row["position"] = position
+                project(event, ts, first, changes)
         if seq == self.seq:
             return self.seq
-        for order_id, row in touched.items():
-            self._rehold(self.open_orders.get(order_id), row, moved)
+        moved = changes.moved
+        for orders in (changes.new_orders, changes.changed_orders):
+            for order_id, row in orders.items():
+                self._rehold(self.open_orders.get(order_id), row, moved)
         balances = []
         for (account, asset), (total, held, changed) in moved.items():
             now_total, now_held, last_seq = self.balances.get((account, asset), (0, 0, 0))
             available = now_total + total - now_held - held
-            balances.append(dict(account_id=account, asset=asset, available=available, held=now_held + held,
-                                 updated_seq=max(changed, last_seq)))  # fmt: skip
+            balances.append((account, asset, available, now_held + held, max(changed, last_seq)))
         with self.db.begin() as connection:
             if connection.dialect.name == "postgresql":  # rebuildable from the journal: no need
                 connection.exec_driver_sql("SET LOCAL synchronous_commit = off")  # to wait for the WAL
-            upsert_rows(connection, Order.__table__, list(touched.values()), ["order_id"])
-            for table, rows in (
-                (OrderHistory, history),
-                (Trade, trades),
-                (Deposit, deposits),
-                (Withdrawal, withdrawals),
+            for table, columns, rows in (
+                (Order, ORDER_COLUMNS, changes.new_orders.values()),
+                (OrderHistory, HISTORY_COLUMNS, history),
+                (Trade, TRADE_COLUMNS, changes.trades),
+                (Deposit, DEPOSIT_COLUMNS, changes.deposits),
+                (Withdrawal, WITHDRAWAL_COLUMNS, changes.withdrawals),
             ):
-                insert_rows(connection, table.__table__, rows)
-            upsert_rows(connection, Balance.__table__, balances, ["account_id", "asset"])
-            upsert_rows(connection, ProjectionCursor.__table__, [{"name": CURSOR, "seq": seq}], ["name"])
-        for row in balances:
-            total = row["available"] + row["held"]
-            self.balances[(row["account_id"], row["asset"])] = (total, row["held"], row["updated_seq"])
-        for order_id, row in touched.items():
-            if row["status"] in OPEN:
-                self.open_orders[order_id] = row
-            else:
-                self.open_orders.pop(order_id, None)
+                insert_rows(connection, table.__table__, columns, rows)
+            changed = changes.changed_orders.values()
+            upsert_rows(connection, Order.__table__, ORDER_COLUMNS, changed, ["order_id"])
+            upsert_rows(connection, Balance.__table__, BALANCE_COLUMNS, balances, ["account_id", "asset"])
+            upsert_rows(connection, ProjectionCursor.__table__, CURSOR_COLUMNS, [(CURSOR, seq)], ["name"])
+        for account, asset, available, held, updated_seq in balances:
+            self.balances[(account, asset)] = (available + held, held, updated_seq)
+        for orders in (changes.new_orders, changes.changed_orders):
+            for order_id, row in orders.items():
+                if row[_STATUS] in OPEN:
+                    self.open_orders[order_id] = row
+                else:
+                    self.open_orders.pop(order_id, None)
         self.seq = seq
         return seq
 
-    def _project(
-        self,
-        event: tuple[Any, ...],
-        ts: int,
-        touched: dict[int, dict[str, Any]],
-        history: list[dict[str, Any]],
-        trades: list[dict[str, Any]],
-        deposits: list[dict[str, Any]],
-        withdrawals: list[dict[str, Any]],
-    ) -> None:
+    def _project(self, event: tuple[Any, ...], ts: int, first: int, changes: _Changes) -> None:
+        """Add ``event``'s rows and balance changes to ``changes``; ``first`` is where its
+        command's history rows start."""
         kind = event[0]
+        history = changes.history
         if kind == ACCEPTED:
             _, seq, symbol, order_id, account, side, price, qty, order_type, tif, cid = event
-            row = dict(order_id=order_id, symbol=symbol, account_id=account, client_order_id=cid,
-                       side=side, order_type=order_type, tif=tif, price=price, qty=qty, leaves=qty,
-                       filled=0, status=STATUS_NEW, created_seq=seq, updated_seq=seq)  # fmt: skip
-            touched[order_id] = row
-            history.append(dict(order_id=order_id, seq=seq, change="accepted", price=price, qty=qty,
-                                leaves=qty, reason=None))  # fmt: skip
+            changes.new_orders[order_id] = [order_id, symbol, account, cid, side, order_type, tif, price, qty,
+                                            qty, 0, STATUS_NEW, seq, seq]  # fmt: skip
+            history.append((seq, len(history) - first, order_id, "accepted", price, qty, qty, None))
         elif kind == FILL:
             (_, seq, symbol, trade_id, taker_id, maker_id, taker, maker, taker_side, price, qty, quote,
              taker_fee, maker_fee, taker_leaves, maker_leaves) = event  # fmt: skip
-            trades.append(dict(symbol=symbol, trade_id=trade_id, seq=seq, taker_order_id=taker_id,
-                               maker_order_id=maker_id, taker_account=taker, maker_account=maker,
-                               taker_side=taker_side, price=price, qty=qty, quote_qty=quote,
-                               taker_fee=taker_fee, maker_fee=maker_fee, settlement_status="unsettled",
-                               batch_id=None, tx_hash=None, block_number=None, created_at_ns=ts))  # fmt: skip
+            changes.trades.append((symbol, trade_id, seq, taker_id, maker_id, taker, maker, taker_side, price,
+                                   qty, quote, taker_fee, maker_fee, "unsettled", ts))  # fmt: skip
             for order_id, leaves in ((taker_id, taker_leaves), (maker_id, maker_leaves)):
-                row = self._row(order_id, touched)
-                row.update(filled=row["filled"] + qty, leaves=leaves, updated_seq=seq)
-                row["status"] = STATUS_FILLED if not leaves else STATUS_PARTIAL
-                history.append(dict(order_id=order_id, seq=seq, change="fill", price=price, qty=qty,
-                                    leaves=leaves, reason=None))  # fmt: skip
-        elif kind == CANCELLED:
-            _, seq, _, order_id, _, _, price, qty, leaves, reason = event
-            row = self._row(order_id, touched)
-            row.update(leaves=leaves, qty=row["qty"] - qty, updated_seq=seq)
-            if not leaves:
-                row["status"] = STATUS_EXPIRED if reason in _EXPIRING else STATUS_CANCELLED
-            history.append(dict(order_id=order_id, seq=seq, change="cancelled", price=price, qty=qty,
-                                leaves=leaves, reason=reason))  # fmt: skip
-        elif kind == AMENDED:
-            _, seq, _, order_id, _, _, price, leaves, _, old_leaves, _ = event
-            row = self._row(order_id, touched)
-            row.update(price=price, leaves=leaves, qty=row["qty"] + leaves - old_leaves, updated_seq=seq)
-            history.append(dict(order_id=order_id, seq=seq, change="amended", price=price,
-                                qty=leaves - old_leaves, leaves=leaves, reason=None))  # fmt: skip
-        elif kind == DEPOSITED:
-            _, seq, account, asset, amount, ref = event
-            deposits.append(dict(ref=ref, seq=seq, account_id=account, asset=asset, amount=amount))
-        elif kind == WITHDRAWN:
-            _, seq, account, asset, amount = event
-            withdrawals.append(dict(seq=seq, account_id=account, asset=asset, amount=amount,
-                                    settlement_status="unsettled", batch_id=None))  # fmt: skip
-
-    def _move(self, event: tuple[Any, ...], moved: dict[tuple[int, str], list[int]]) -> None:
-        """Add what ``event`` changes in accounts' totals to ``moved`` (see ``matcher.engine``)."""
-        kind = event[0]
-        if kind == FILL:
-            (_, seq, symbol, _, _, _, taker, maker, taker_side, _, qty, quote, taker_fee, maker_fee, _, _) = (
-                event
-            )
+                row = self._row(order_id, changes)
+                row[_FILLED] += qty
+                row[_LEAVES] = leaves
+                row[_UPDATED] = seq
+                row[_STATUS] = STATUS_PARTIAL if leaves else STATUS_FILLED
+                history.append((seq, len(history) - first, order_id, "fill", price, qty, leaves, None))
             base, quote_asset, lot, _, _ = self.markets[symbol]
-            buyer, seller = (taker, maker) if taker_side == BUY else (maker, taker)
-            buyer_fee, seller_fee = (taker_fee, maker_fee) if taker_side == BUY else (maker_fee, taker_fee)
+            moved = changes.moved
+            if taker_side == BUY:
+                buyer, seller, buyer_fee, seller_fee = taker, maker, taker_fee, maker_fee
+            else:
+                buyer, seller, buyer_fee, seller_fee = maker, taker, maker_fee, taker_fee
             _add(moved, buyer, base, qty * lot, 0, seq)
             _add(moved, seller, base, -qty * lot, 0, seq)
             _add(moved, buyer, quote_asset, -(quote + buyer_fee), 0, seq)
             _add(moved, seller, quote_asset, quote - seller_fee, 0, seq)
             _add(moved, self.fee_account, quote_asset, taker_fee + maker_fee, 0, seq)
+        elif kind == CANCELLED:
+            _, seq, _, order_id, _, _, price, qty, leaves, reason = event
+            row = self._row(order_id, changes)
+            row[_LEAVES] = leaves
+            row[_QTY] -= qty
+            row[_UPDATED] = seq
+            if not leaves:
+                row[_STATUS] = STATUS_EXPIRED if reason in _EXPIRING else STATUS_CANCELLED
+            history.append((seq, len(history) - first, order_id, "cancelled", price, qty, leaves, reason))
+        elif kind == AMENDED:
+            _, seq, _, order_id, _, _, price, leaves, _, old_leaves, _ = event
+            row = self._row(order_id, changes)
+            row[_PRICE] = price
+            row[_LEAVES] = leaves
+            change = leaves - old_leaves
+            row[_QTY] += change
+            row[_UPDATED] = seq
+            history.append((seq, len(history) - first, order_id, "amended", price, change, leaves, None))
         elif kind == DEPOSITED:
-            _, seq, account, asset, amount, _ = event
-            _add(moved, account, asset, amount, 0, seq)
+            _, seq, account, asset, amount, ref = event
+            changes.deposits.append((ref, seq, account, asset, amount))
+            _add(changes.moved, account, asset, amount, 0, seq)
         elif kind == WITHDRAWN:
             _, seq, account, asset, amount = event
-            _add(moved, account, asset, -amount, 0, seq)
+            changes.withdrawals.append((seq, account, asset, amount, "unsettled"))
+            _add(changes.moved, account, asset, -amount, 0, seq)
 
     def _rehold(
-        self, before: dict[str, Any] | None, after: dict[str, Any], moved: dict[tuple[int, str], list[int]]
+        self, before: list[Any] | None, after: list[Any], moved: dict[tuple[int, str], list[int]]
     ) -> None:
         """Move an order's hold from what it held before the batch to what it holds after."""
         for row, sign in ((before, -1), (after, 1)):
-            if row is None or row["status"] not in OPEN:
+            if row is None or row[_STATUS] not in OPEN:
                 continue
-            base, quote, lot, k, max_fee = self.markets[row["symbol"]]
-            if row["side"] == BUY:
-                asset, amount = quote, row["leaves"] * buy_hold_per_lot(row["price"], k, max_fee)
+            base, quote, lot, k, max_fee = self.markets[row[_SYMBOL]]
+            if row[_SIDE] == BUY:
+                asset, amount = quote, row[_LEAVES] * buy_hold_per_lot(row[_PRICE], k, max_fee)
             else:
-                asset, amount = base, row["leaves"] * lot
-            _add(moved, row["account_id"], asset, 0, sign * amount, 0)
+                asset, amount = base, row[_LEAVES] * lot
+            _add(moved, row[_ACCOUNT], asset, 0, sign * amount, 0)
 
-    def _row(self, order_id: int, touched: dict[int, dict[str, Any]]) -> dict[str, Any]:
-        row = touched.get(order_id)
+    def _row(self, order_id: int, changes: _Changes) -> list[Any]:
+        """The order's row as this batch has it so far (a copy: the open row changes only once
+        the batch commits)."""
+        row = changes.new_orders.get(order_id) or changes.changed_orders.get(order_id)
         if row is None:
-            row = touched[order_id] = dict(self.open_orders[order_id])
+            row = changes.changed_orders[order_id] = list(self.open_orders[order_id])
         return row
 
 
