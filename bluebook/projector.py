@@ -15,8 +15,10 @@ process it held the GIL a fifth to a quarter of the time under order flow; here 
 node a pickle of each group. The child runs at a lower CPU priority (``NICENESS``): on a busy
 machine the order path goes first and the projection lags.
 
-When the database is slow, groups queue and are written together (up to ``FOLLOW_BATCH``
-commands a transaction); when it is down, the child retries with a growing pause while matching
+The child prepares each batch's rows while the previous batch's transaction runs on a thread of
+its own (``Projection(pipelined=True)``): the database's time overlaps the Python's. When the
+database is slow, groups queue and are written together (up to ``FOLLOW_BATCH`` commands a
+transaction); when it is down, the child retries with a growing pause while matching
 goes on, the queue overflows, and the projection catches up from the journal once the database
 answers again. ``lag()`` says how far behind it is, ``last_error`` why it is stuck. If the
 node's process dies, the child ends.
@@ -212,20 +214,21 @@ def _follow(config: MarketConfig, data_dir: Path, url: str, groups: Any, shared:
                 if projection is None:
                     projection = _opened(config, data_dir, database, int(shared.committed.value))
                     tune_gc()  # the open orders and balances just loaded stay out of collections
-                    shared.projected.value = projection.seq
+                    shared.projected.value = projection.committed_seq
                     shared.error.value = b""
                     pause = 0.2
                 batch = _next_batch(groups)
                 if batch:
                     _write(projection, batch, config, data_dir)
-                    shared.projected.value = projection.seq
+                    shared.projected.value = projection.committed_seq
                     continue
+                projection.flush()  # idle: the last batch's transaction, then the drops
+                shared.projected.value = projection.committed_seq
                 dropped = int(shared.dropped.value)
                 upto = int(shared.committed.value)
                 if projection.seq < upto and (stopping or dropped != dropped_seen):
                     dropped_seen = dropped  # the dropped groups' commands, from the journal
                     replay_into(projection, config, data_dir, upto=upto)
-                    shared.projected.value = projection.seq
                     continue
                 if stopping:
                     return
@@ -244,6 +247,8 @@ def _follow(config: MarketConfig, data_dir: Path, url: str, groups: Any, shared:
                     log.warning("projection: database error, retrying in %.1f s: %s", pause, text)
                 else:
                     log.exception("projection: failed, retrying in %.1f s", pause)
+                if projection is not None:
+                    projection.close()
                 projection = None  # reload the cursor and open orders once it answers
                 deadline = time.monotonic() + pause
                 while not shared.stop.value and time.monotonic() < deadline:
@@ -252,6 +257,8 @@ def _follow(config: MarketConfig, data_dir: Path, url: str, groups: Any, shared:
                     return
                 pause = min(pause * 2, 5.0)
     finally:
+        if projection is not None:
+            projection.close()
         database.dispose()
 
 
@@ -260,14 +267,19 @@ class _ForeignProjection(Exception):
 
 
 def _opened(config: MarketConfig, data_dir: Path, database: Database, committed: int) -> Projection:
-    """The projection, caught up from the journal to ``committed``."""
-    projection = Projection(database, config)
-    if projection.seq > committed:
-        raise _ForeignProjection(
-            f"the store's projection is at seq {projection.seq}, past the journal's {committed}: "
-            "it belongs to other data; not writing to it"
-        )
-    replay_into(projection, config, data_dir, upto=committed)
+    """The projection, pipelined, caught up from the journal to ``committed``."""
+    projection = Projection(database, config, pipelined=True)
+    try:
+        if projection.seq > committed:
+            raise _ForeignProjection(
+                f"the store's projection is at seq {projection.seq}, past the journal's {committed}: "
+                "it belongs to other data; not writing to it"
+            )
+        replay_into(projection, config, data_dir, upto=committed)
+        projection.flush()
+    except BaseException:
+        projection.close()
+        raise
     return projection
 
 

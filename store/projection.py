@@ -27,6 +27,7 @@ that existed before the batch take the staged upsert. It is not on the hot path:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Engine, delete, select, update
@@ -75,14 +76,19 @@ CURSOR_COLUMNS = ("name", "seq")
 )
 
 
-class _Changes:
-    """What one batch writes: the rows it adds, the orders it touches (new ones apart: no row
-    of theirs exists yet, since each order is accepted at one seq and the cursor never writes a
-    seq twice), and the change of each balance's total and held as ``[total, held, seq]``."""
+class Prepared:
+    """One batch, ready to commit: the rows it adds, the orders it touches (new ones apart: no
+    row of theirs exists yet, since each order is accepted at one seq and the cursor never
+    writes a seq twice), the balances it changes, and the cursor before and after it. While it is
+    built, ``moved`` gathers the change of each balance's total and held as ``[total, held, seq]``.
+    """
 
-    __slots__ = ("new_orders", "changed_orders", "history", "trades", "deposits", "withdrawals", "moved")
+    __slots__ = ("after", "seq", "new_orders", "changed_orders", "history", "trades", "deposits",
+                 "withdrawals", "moved", "balances")  # fmt: skip
 
-    def __init__(self) -> None:
+    def __init__(self, after: int) -> None:
+        self.after = after
+        self.seq = after
         self.new_orders: dict[int, list[Any]] = {}
         self.changed_orders: dict[int, list[Any]] = {}
         self.history: list[tuple[Any, ...]] = []
@@ -90,10 +96,11 @@ class _Changes:
         self.deposits: list[tuple[Any, ...]] = []
         self.withdrawals: list[tuple[Any, ...]] = []
         self.moved: dict[tuple[int, str], list[int]] = {}
+        self.balances: list[tuple[int, str, int, int, int]] = []
 
 
 class Projection:
-    def __init__(self, db: Engine, config: MarketConfig) -> None:
+    def __init__(self, db: Engine, config: MarketConfig, *, pipelined: bool = False) -> None:
         self.db = db
         self.markets = {
             s.name: (
@@ -114,16 +121,50 @@ class Projection:
                 (row.account_id, row.asset): (row.available + row.held, row.held, row.updated_seq)
                 for row in connection.execute(select(Balance))
             }
-            self.seq = (
+            self.committed_seq = (
                 connection.execute(
                     select(ProjectionCursor.seq).where(ProjectionCursor.name == CURSOR)
                 ).scalar_one_or_none()
                 or 0
             )
+        self.seq = self.committed_seq  # past the batches prepared, committed or not
+        self.failed = False
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix="projection") if pipelined else None
+        self._pending: Future[None] | None = None
 
     def write(self, batch: Iterable[tuple[int, int, list[tuple[Any, ...]]]]) -> int:
-        """Write a batch of ``(seq, ts, events)``; return the new cursor."""
-        changes = _Changes()
+        """Write a batch of ``(seq, ts, events)`` in one transaction; return the new cursor.
+        Pipelined, the transaction runs on the projection's thread while the caller goes on
+        (after the previous batch's is over, whose error, if any, this raises)."""
+        prepared = self.prepare(batch)
+        if prepared is None:
+            return self.seq
+        if self._committer is None:
+            self.commit(prepared)
+        else:
+            self.flush()
+            self._pending = self._committer.submit(self.commit, prepared)
+        return self.seq
+
+    def flush(self) -> None:
+        """Wait for the pipelined transaction, if one runs; raise its error."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """End the projection's thread, once its transaction is over (its error is not raised)."""
+        if self._committer is not None:
+            self._committer.shutdown(wait=True)
+
+    def prepare(self, batch: Iterable[tuple[int, int, list[tuple[Any, ...]]]]) -> Prepared | None:
+        """Build a batch's rows and take its changes into the open orders and balances kept in
+        memory, and move ``seq`` past it; None if the batch is empty. Its rows reach the tables
+        with ``commit``; if that fails, the memory is ahead of the tables and the projection
+        must be opened again (it refuses to go on)."""
+        if self.failed:
+            raise RuntimeError("a transaction of this projection failed: open it again from the tables")
+        changes = Prepared(self.seq)
         history = changes.history
         project = self._project
         seq = self.seq
@@ -134,43 +175,56 @@ class Projection:
             for event in events:
                 project(event, ts, first, changes)
         if seq == self.seq:
-            return self.seq
+            return None
         moved = changes.moved
         for orders in (changes.new_orders, changes.changed_orders):
             for order_id, row in orders.items():
                 self._rehold(self.open_orders.get(order_id), row, moved)
-        balances = []
         for (account, asset), (total, held, changed) in moved.items():
             now_total, now_held, last_seq = self.balances.get((account, asset), (0, 0, 0))
+            updated_seq = max(changed, last_seq)
+            self.balances[(account, asset)] = (now_total + total, now_held + held, updated_seq)
             available = now_total + total - now_held - held
-            balances.append((account, asset, available, now_held + held, max(changed, last_seq)))
-        with self.db.begin() as connection:
-            if connection.dialect.name == "postgresql":  # rebuildable from the journal: no need
-                connection.exec_driver_sql("SET LOCAL synchronous_commit = off")  # to wait for the WAL
-            for table, columns, rows in (
-                (Order, ORDER_COLUMNS, changes.new_orders.values()),
-                (OrderHistory, HISTORY_COLUMNS, history),
-                (Trade, TRADE_COLUMNS, changes.trades),
-                (Deposit, DEPOSIT_COLUMNS, changes.deposits),
-                (Withdrawal, WITHDRAWAL_COLUMNS, changes.withdrawals),
-            ):
-                insert_rows(connection, table.__table__, columns, rows)
-            changed = changes.changed_orders.values()
-            upsert_rows(connection, Order.__table__, ORDER_COLUMNS, changed, ["order_id"])
-            upsert_rows(connection, Balance.__table__, BALANCE_COLUMNS, balances, ["account_id", "asset"])
-            upsert_rows(connection, ProjectionCursor.__table__, CURSOR_COLUMNS, [(CURSOR, seq)], ["name"])
-        for account, asset, available, held, updated_seq in balances:
-            self.balances[(account, asset)] = (available + held, held, updated_seq)
+            changes.balances.append((account, asset, available, now_held + held, updated_seq))
         for orders in (changes.new_orders, changes.changed_orders):
             for order_id, row in orders.items():
                 if row[_STATUS] in OPEN:
                     self.open_orders[order_id] = row
                 else:
                     self.open_orders.pop(order_id, None)
-        self.seq = seq
-        return seq
+        changes.seq = self.seq = seq
+        return changes
 
-    def _project(self, event: tuple[Any, ...], ts: int, first: int, changes: _Changes) -> None:
+    def commit(self, prepared: Prepared) -> None:
+        """Write a prepared batch in one transaction, right after the last one committed. It
+        reads nothing of the projection's but the batch, so it may run on another thread while
+        the next batch is prepared."""
+        if prepared.after != self.committed_seq:
+            raise ValueError(f"batch after seq {prepared.after}; the tables are at {self.committed_seq}")
+        try:
+            with self.db.begin() as connection:
+                if connection.dialect.name == "postgresql":  # rebuildable from the journal: no need
+                    connection.exec_driver_sql("SET LOCAL synchronous_commit = off")  # to wait for the WAL
+                for table, columns, rows in (
+                    (Order, ORDER_COLUMNS, prepared.new_orders.values()),
+                    (OrderHistory, HISTORY_COLUMNS, prepared.history),
+                    (Trade, TRADE_COLUMNS, prepared.trades),
+                    (Deposit, DEPOSIT_COLUMNS, prepared.deposits),
+                    (Withdrawal, WITHDRAWAL_COLUMNS, prepared.withdrawals),
+                ):
+                    insert_rows(connection, table.__table__, columns, rows)
+                changed = prepared.changed_orders.values()
+                upsert_rows(connection, Order.__table__, ORDER_COLUMNS, changed, ["order_id"])
+                keys = ["account_id", "asset"]
+                upsert_rows(connection, Balance.__table__, BALANCE_COLUMNS, prepared.balances, keys)
+                cursor = [(CURSOR, prepared.seq)]
+                upsert_rows(connection, ProjectionCursor.__table__, CURSOR_COLUMNS, cursor, ["name"])
+        except BaseException:
+            self.failed = True
+            raise
+        self.committed_seq = prepared.seq
+
+    def _project(self, event: tuple[Any, ...], ts: int, first: int, changes: Prepared) -> None:
         """Add ``event``'s rows and balance changes to ``changes``; ``first`` is where its
         command's history rows start."""
         kind = event[0]
@@ -244,7 +298,7 @@ class Projection:
                 asset, amount = base, row[_LEAVES] * lot
             _add(moved, row[_ACCOUNT], asset, 0, sign * amount, 0)
 
-    def _row(self, order_id: int, changes: _Changes) -> list[Any]:
+    def _row(self, order_id: int, changes: Prepared) -> list[Any]:
         """The order's row as this batch has it so far (a copy: the open row changes only once
         the batch commits)."""
         row = changes.new_orders.get(order_id) or changes.changed_orders.get(order_id)

@@ -53,15 +53,21 @@ def test_migrations_create_every_table(database: Database) -> None:
     assert set(Base.metadata.tables) <= set(inspect(database).get_table_names())
 
 
-def test_a_rebuilt_projection_equals_the_live_one(database: Database, tmp_path: Path) -> None:
+@pytest.mark.parametrize("pipelined", [False, True], ids=["plain", "pipelined"])
+def test_a_rebuilt_projection_equals_the_live_one(
+    database: Database, tmp_path: Path, pipelined: bool
+) -> None:
     data_dir = tmp_path / "data"
     engine, journal = recover(bench._engine_config(), data_dir, policy="off")
     sequencer = Sequencer(engine, journal, clock=clock_from(1))
-    projection = Projection(database, bench._engine_config())
+    projection = Projection(database, bench._engine_config(), pipelined=pipelined)
     stream = commands(3_000, 4)
     for start in range(0, len(stream), 250):
         results = sequencer.process(stream[start : start + 250])
         projection.write([(c[1], c[2], events) for c, events in results if c is not None])
+    projection.flush()
+    projection.close()
+    assert projection.committed_seq == engine.seq
     journal.close()
     live = dump(database)
     assert live["trades"] and live["orders"] and live["deposits"]
@@ -97,3 +103,18 @@ def test_the_projection_resumes_from_its_cursor(database: Database) -> None:
     assert again.seq == 1
     with pytest.raises(ValueError, match="written already"):
         again.write([(1, 5, [event])])
+
+
+def test_a_failed_pipelined_transaction_stops_the_projection_at_the_last_commit(database: Database) -> None:
+    projection = Projection(database, bench._engine_config(), pipelined=True)
+    projection.write([(1, 5, [(7, 1, 5, "USDC", 100, "ref-1")])])  # Deposited
+    projection.write([(2, 6, [(7, 2, 5, "USDC", 100, "ref-1")])])  # the same deposit ref: refused
+    with pytest.raises(Exception, match="(?i)unique|duplicate"):
+        projection.flush()
+    projection.close()
+    assert projection.failed and projection.committed_seq == 1
+    with pytest.raises(RuntimeError, match="open it again"):
+        projection.write([(3, 7, [(7, 3, 5, "USDC", 1, "ref-3")])])
+    again = Projection(database, bench._engine_config())
+    assert again.seq == 1
+    assert projected_balances(database) == {(5, "USDC"): (100, 0)}
