@@ -77,7 +77,7 @@ class LocalChain:
         url = self._adopt_anvil()
         if url is None:
             state = self.directory / "anvil-state.json"
-            self.anvil = Anvil("--state", str(state), "--state-interval", "10").start()
+            self.anvil = Anvil("--state", str(state), "--state-interval", "10", own_session=True).start()
             url = self.anvil.url
             _record(self.directory / "anvil.json", self.anvil.pid, url)
         self.url = url
@@ -93,6 +93,7 @@ class LocalChain:
              "--db-url", self.db_url, "--rpc-url", url, "--vault", self.deployment.vault,
              "--signer-key-file", str(key_file), "--confirmations", str(CONFIRMATIONS)],
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,  # a Ctrl-C reaches bluebook, which stops it before Anvil
         )  # fmt: skip
         _record(self.directory / "worker.json", self.worker.pid, "")
         log.info("chain: anvil on %s (pid %d), vault %s, worker pid %d",

@@ -61,8 +61,11 @@ def rpc(url: str, method: str, params: list[object] | None = None) -> object:
 class Anvil:
     """A running Anvil process; use as a context manager, or call ``start`` and ``stop``."""
 
-    def __init__(self, *extra_args: str) -> None:
+    def __init__(self, *extra_args: str, own_session: bool = False) -> None:
+        """``own_session``: start it in a session of its own, so that a Ctrl-C at the terminal
+        reaches only its owner, which stops it in its turn (after what still talks to it)."""
         self.extra_args = extra_args
+        self.own_session = own_session
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -79,7 +82,10 @@ class Anvil:
             port = free_port()
             args = [str(binary), "--host", "127.0.0.1", "--port", str(port), "--enable-tx-gas-limit"]
             self.process = subprocess.Popen(
-                [*args, *self.extra_args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                [*args, *self.extra_args],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=self.own_session,
             )
             self.url = f"http://127.0.0.1:{port}"
             if self._wait_ready():
