@@ -12,7 +12,7 @@ columns, and quoted; no value is ever spliced into it.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Table
@@ -66,7 +66,7 @@ def _insert_sql(table: Table, columns: Sequence[str]) -> str:
     return f'INSERT INTO "{table.name}" ({_quoted(table, columns)}) VALUES ({", ".join("?" * len(columns))})'
 
 
-@cache
+@lru_cache(maxsize=256)
 def _sql_types(table: Table, columns: tuple[str, ...], dialect: Dialect) -> list[str]:
     """The columns' SQL type names, as the driver knows them ("bigint", "varchar"): told up
     front, it formats each value for its column without first guessing a type from the value,
