@@ -16,7 +16,11 @@ what is held. A balance's ``updated_seq`` is the seq of the last fill, deposit o
 changed its total (holds come and go within a batch unseen, so they do not date it).
 
 It keeps the open orders' rows and the balances in memory (loaded from the tables at start) so
-an update needs no read; they change only after their transaction commits. Rows are built as
+an update needs no read. ``write`` is ``prepare`` (build the rows, move the memory and ``seq``
+past the batch) then ``commit`` (the transaction, which moves ``committed_seq``); pipelined, the
+commit runs on the projection's thread while the next batch is prepared. A failed commit leaves
+the memory ahead of the tables, so the projection refuses to go on and must be opened again.
+Rows are built as
 tuples (an order's as a list, changed in place through the batch) of the columns that
 ``ORDER_COLUMNS`` and its siblings name, in that order, and go to ``store.bulk`` as they are: on
 PostgreSQL, a new order's row is copied straight into the table, and only the rows of orders
