@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -157,16 +158,22 @@ def proxied_postgres() -> Iterator[tuple[Database, TcpProxy]]:
         admin.dispose()
 
 
+def _projected_then_cut(db: Database, proxy: TcpProxy, tmp_path: Path, first: list[Any]) -> Node:
+    """A started node that has projected ``first``, with its database then cut off."""
+    node = Node(CONFIG, tmp_path, database=db, clock=clock_from(1))
+    node.start()
+    submit_in_order(node, first)
+    wait_until(lambda: node.projector.lag() == 0)
+    proxy.cut()
+    return node
+
+
 def test_matching_goes_on_while_the_database_is_down_and_the_projection_catches_up(
     proxied_postgres: tuple[Database, TcpProxy], tmp_path: Path
 ) -> None:
     db, proxy = proxied_postgres
-    node = Node(CONFIG, tmp_path, database=db, clock=clock_from(1))
-    node.start()
     stream = commands(4_000, 7)
-    submit_in_order(node, stream[:1_000])
-    wait_until(lambda: node.projector.lag() == 0)
-    proxy.cut()
+    node = _projected_then_cut(db, proxy, tmp_path, stream[:1_000])
     started = time.monotonic()
     acks = submit_in_order(node, stream[1_000:3_000])  # acknowledged with the database gone
     down_for = time.monotonic() - started
@@ -192,12 +199,8 @@ def test_the_node_stops_while_the_database_is_down_and_the_projection_catches_up
     proxied_postgres: tuple[Database, TcpProxy], tmp_path: Path
 ) -> None:
     db, proxy = proxied_postgres
-    node = Node(CONFIG, tmp_path, database=db, clock=clock_from(1))
-    node.start()
     stream = commands(3_000, 8)
-    submit_in_order(node, stream[:500])
-    wait_until(lambda: node.projector.lag() == 0)
-    proxy.cut()
+    node = _projected_then_cut(db, proxy, tmp_path, stream[:500])
     submit_in_order(node, stream[500:])  # more than the queue's pipe holds, with nobody reading
     wait_until(lambda: node.health()["store"]["state"] == "error")
     started = time.monotonic()
