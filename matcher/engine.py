@@ -148,6 +148,8 @@ class Market:
             next_trade_id=next_trade_id,
             typed_fills=False,
             ledger=self.ledger,
+            min_notional=config.min_notional,
+            max_notional=config.max_notional,
         )
 
     def hold_of(self, side: int, price: int, leaves: int) -> tuple[int, int]:
@@ -218,16 +220,15 @@ class Engine:
     def refresh_hot(self) -> None:
         """Rebuild, in place, the per-symbol tuples of the hot path (after a book is replaced).
 
-        Placing: the book's ``submit_limit`` and ``submit``; the base and quote slots in a balance
-        row; lot size, quote per tick-lot, max fee bps; min and max qty and notional; the
-        ``Market``. Cancelling: the book's ``cancel`` (for a halted symbol, one that publishes the
-        auction's indication after it) and ``order``; the ``Market``.
+        Placing: the book's ``place_limit``, min and max qty. Cancelling: the book's ``cancel``
+        (for a halted symbol, one that publishes the auction's indication after it) and
+        ``order``; the ``Market``.
         """
         halts = self.gate.halts if self.gate is not None else {}
         for name, m in self.markets.items():
             book = m.book
             cancel = self._indicating_cancel(name, book.cancel) if name in halts else book.cancel
-            self._placing[name] = (book.submit_limit, book.submit, 2 * m.base, 2 * m.quote, m.lot, m.k, m.max_fee_bps, *m.limits, m)  # fmt: skip  # noqa: E501
+            self._placing[name] = (book.place_limit, m.limits[0], m.limits[1])
             self._cancelling[name] = (cancel, book.order, m)
 
     def _indicating_cancel(self, symbol: str, cancel: Callable[..., Events]) -> Callable[..., Events]:
@@ -413,6 +414,64 @@ class Engine:
         changed = gate.indicate(symbol, clearing_price(bids, asks, reference, low, high))
         return [] if changed is None else [(AUCTION_INDICATIVE, seq, symbol, *changed)]
 
+    def _place(self, command: tuple[Any, ...]) -> Events:
+        """Place any order but a well-formed GTC limit (``apply`` takes those): the full field
+        check, gating, a market order's protection price, the hold, then the book."""
+        _, seq, ts, account, symbol, side, order_type, price, qty, tif, post_only, stp, cid, expire_at = (
+            command
+        )
+        market = self.markets[symbol]
+        invalid = self._check_order(market, side, order_type, price, qty, tif, post_only, stp, expire_at, ts)
+        if invalid is not None:
+            return _rejected(seq, symbol, seq, account, invalid, cid)
+        gate = self.gate
+        if gate is not None:  # after validation, before matching: the stages' order
+            code, price = gate.check(symbol, side, order_type, price, qty, market.limits[1], ts)
+            if code:
+                if code < 0:  # halted, closed-session or band-edge orders take the slower path
+                    return self._place_gated(command, code)
+                return _rejected(seq, symbol, seq, account, code, cid)
+        if order_type == MARKET:
+            tif = IOC
+            if not price:
+                price = self._protection_price(market, side)
+                if not price:
+                    return _rejected(seq, symbol, seq, account, NO_LIQUIDITY, cid)
+        refused, row, slot, hold = self._take_hold(market, account, side, price, qty)
+        if refused:
+            return _rejected(seq, symbol, seq, account, refused, cid)
+        book = market.book
+        events = book.submit(
+            seq, account, side, price, qty, tif, order_type, post_only, stp, cid, expire_at, seq
+        )
+        if post_only and events[0][0] != ACCEPTED:  # it would have taken: the hold goes back
+            row[slot] += hold
+            row[slot + 1] -= hold
+            return events
+        if cid is not None or tif == GTD:
+            self._remember(book.last_order(), symbol, account, cid, tif, expire_at, ts)
+        return events
+
+    def _take_hold(
+        self, market: Market, account: int, side: int, price: int, qty: int
+    ) -> tuple[int, list[int], int, int]:
+        """Check an order's notional and funds and take its hold: (0, the balance row, the slot
+        of available, the hold), or (the reject code, ...) with nothing taken."""
+        if side != BUY and side != SELL:
+            return INVALID_SIDE, [], 0, 0
+        _, _, min_notional, max_notional = market.limits
+        notional = price * qty * market.k
+        if not min_notional <= notional <= max_notional:
+            return NOTIONAL_BELOW_MIN if notional < min_notional else NOTIONAL_ABOVE_MAX, [], 0, 0
+        asset, hold = market.hold_of(side, price, qty)
+        row = self._rows.get(account)
+        slot = 2 * asset
+        if row is None or row[slot] < hold:
+            return INSUFFICIENT_FUNDS, [], 0, 0
+        row[slot] -= hold
+        row[slot + 1] += hold
+        return 0, row, slot, hold
+
     def _place_gated(self, command: tuple[Any, ...], code: int) -> Events:
         """Place an order that ``Gate.check`` sent to this slower path (``COLLECT``, ``REVIEW``,
         ``AT_EDGE``), once its fields have passed validation: the hot path's risk and entry
@@ -434,21 +493,11 @@ class Engine:
                 return events + _rejected(seq, symbol, seq, account, code, cid)
         if code == COLLECT and (tif == IOC or tif == FOK):
             return _rejected(seq, symbol, seq, account, SYMBOL_HALTED, cid)
-        if side != BUY and side != SELL:
-            return events + _rejected(seq, symbol, seq, account, INVALID_SIDE, cid)
         if order_type == MARKET:
             tif = IOC
-        _, _, min_notional, max_notional = market.limits
-        notional = price * qty * market.k
-        if not min_notional <= notional <= max_notional:
-            reject = NOTIONAL_BELOW_MIN if notional < min_notional else NOTIONAL_ABOVE_MAX
-            return events + _rejected(seq, symbol, seq, account, reject, cid)
-        asset, hold = market.hold_of(side, price, qty)
-        row = self._rows.get(account)
-        if row is None or row[2 * asset] < hold:
-            return events + _rejected(seq, symbol, seq, account, INSUFFICIENT_FUNDS, cid)
-        row[2 * asset] -= hold
-        row[2 * asset + 1] += hold
+        refused, row, slot, hold = self._take_hold(market, account, side, price, qty)
+        if refused:
+            return events + _rejected(seq, symbol, seq, account, refused, cid)
         if code == COLLECT:
             order = [seq, account, side, price, qty, qty, 0, cid, expire_at, tif, post_only, stp]
             book.load(order)
@@ -458,8 +507,8 @@ class Engine:
                 seq, account, side, price, qty, tif, order_type, post_only, stp, cid, expire_at, seq
             )
             if post_only and placed[0][0] != ACCEPTED:
-                row[2 * asset] += hold
-                row[2 * asset + 1] -= hold
+                row[slot] += hold
+                row[slot + 1] -= hold
                 return events + placed
             order = book.last_order()
             if code == AT_EDGE:
@@ -636,7 +685,6 @@ def _build_apply(
     of them (``Engine.seq`` and ``Engine.ts``)."""
     placing = engine._placing
     cancelling = engine._cancelling
-    rows = engine._rows
     client_ids = engine._client_ids
     handlers: dict[int, Callable[[Any], Events]] = {
         CommandKind.CANCEL_ALL: engine._cancel_all,
@@ -666,7 +714,7 @@ def _build_apply(
             last_seq = seq
             last_ts = ts
             try:
-                submit_limit, submit, base, quote, lot, k, max_fee, min_qty, max_qty, min_notional, max_notional, market = placing[symbol]  # fmt: skip  # noqa: E501
+                place_limit, min_qty, max_qty = placing[symbol]
             except KeyError:
                 return _rejected(seq, symbol, seq, account, UNKNOWN_SYMBOL, cid)
             if cid is not None:
@@ -691,9 +739,7 @@ def _build_apply(
             except TypeError:  # an unhashable STP: the full check names it
                 gtc_limit = False
             if not gtc_limit:
-                invalid = engine._check_order(market, side, order_type, price, qty, tif, post_only, stp, expire_at, ts)  # fmt: skip  # noqa: E501
-                if invalid is not None:
-                    return _rejected(seq, symbol, seq, account, invalid, cid)
+                return engine._place(command)
             gate = engine.gate
             if gate is not None:  # after validation, before matching: the stages' order
                 code, price = gate.check(symbol, side, order_type, price, qty, max_qty, ts)
@@ -701,48 +747,11 @@ def _build_apply(
                     if code < 0:  # halted, closed-session or band-edge orders take the slower path
                         return engine._place_gated(command, code)
                     return _rejected(seq, symbol, seq, account, code, cid)
-            if not gtc_limit and order_type == MARKET:
-                tif = IOC
-                if not price:
-                    price = engine._protection_price(market, side)
-                    if not price:
-                        return _rejected(seq, symbol, seq, account, NO_LIQUIDITY, cid)
-            if side == BUY:
-                cost = price * k
-                notional = qty * cost
-                slot = quote
-                hold = qty * (cost + -(-cost * max_fee // 10_000))
-            elif side == SELL:
-                notional = price * qty * k
-                slot = base
-                hold = qty * lot
-            else:
-                return _rejected(seq, symbol, seq, account, INVALID_SIDE, cid)
-            if not min_notional <= notional <= max_notional:
-                code = NOTIONAL_BELOW_MIN if notional < min_notional else NOTIONAL_ABOVE_MAX
-                return _rejected(seq, symbol, seq, account, code, cid)
-            try:
-                row = rows[account]
-            except KeyError:  # no balance at all, and every hold is at least 1
-                return _rejected(seq, symbol, seq, account, INSUFFICIENT_FUNDS, cid)
-            available = row[slot]
-            if available < hold:
-                return _rejected(seq, symbol, seq, account, INSUFFICIENT_FUNDS, cid)
-            row[slot] = available - hold
-            row[slot + 1] += hold
-            # The book settles the fills and releases (``matcher.book``, "Money").
-            events: Events
-            if gtc_limit:
-                events = submit_limit(seq, account, side, price, qty, post_only, stp, cid, seq)
-            else:
-                events = submit(seq, account, side, price, qty, tif, order_type, post_only, stp, cid, expire_at, seq)  # fmt: skip  # noqa: E501
-            # Checked above, an order is always accepted but for a post-only one that would take.
-            if post_only and events[0][0] != ACCEPTED:
-                row[slot] += hold
-                row[slot + 1] -= hold
-                return events
-            if cid is not None or tif == GTD:
-                engine._remember(market.book.last_order(), symbol, account, cid, tif, expire_at, ts)
+            # The book checks the side, the notional and the funds, takes the hold, and settles
+            # the fills (``matcher.book``, "Money").
+            events: Events = place_limit(seq, account, side, price, qty, post_only, stp, cid)
+            if cid is not None and events[0][0] == ACCEPTED:
+                engine._remember(engine.markets[symbol].book.last_order(), symbol, account, cid, GTC, 0, ts)
             return events
         if kind == CANCEL_ORDER:
             _, seq, ts, account, symbol, order_id, cid = command

@@ -21,7 +21,10 @@ from matcher import (
     TimeInForce,
     typed,
 )
+from matcher.accounts import Ledger, buy_hold_per_lot
 from matcher.book import O_LEAVES, order_status
+from matcher.events import FILL as EV_FILL
+from matcher.events import REJECTED as EV_REJECTED
 
 BUY, SELL = Side.BUY, Side.SELL
 
@@ -296,19 +299,57 @@ def test_depth_aggregates_levels_best_first(book: OrderBook) -> None:
     assert book.depth(2) == ([(99, 5), (98, 1)], [(101, 4), (102, 6)])
 
 
-def test_submit_limit_is_submit_of_a_gtc_limit_without_the_checks() -> None:
+def _ledger_book(rows: dict[int, list[int]], **limits: int) -> OrderBook:
+    """A book settling into ``rows``: base in slots 0-1, quote in 2-3, lot 1, fees to account 9."""
+    rows.setdefault(9, [0, 0, 0, 0])
+    return OrderBook("X", taker_bps=5, ledger=Ledger(rows, 0, 2, 1, 9), **limits)
+
+
+def test_place_limit_is_the_hold_then_submit_of_a_gtc_limit() -> None:
     orders = [  # order id, account, side, price, qty, post-only, STP
         (1, 1, SELL, 101, 5, False, Stp.EXPIRE_MAKER),
         (2, 2, SELL, 102, 5, True, Stp.NONE),
         (3, 3, BUY, 99, 4, True, Stp.EXPIRE_MAKER),
         (4, 3, BUY, 102, 7, False, Stp.DECREMENT),
-        (5, 1, BUY, 102, 2, True, Stp.EXPIRE_MAKER),  # post-only that would take: rejected
+        (5, 1, BUY, 102, 2, True, Stp.EXPIRE_MAKER),  # post-only that would take: refused
         (6, 2, SELL, 98, 9, False, Stp.EXPIRE_TAKER),
     ]
-    plain, checked_first = OrderBook("X", taker_bps=5), OrderBook("X", taker_bps=5)
+    funded = {account: [1_000, 0, 1_000_000, 0] for account in (1, 2, 3)}
+    by_hand_rows = {account: list(row) for account, row in funded.items()}
+    placed_rows = {account: list(row) for account, row in funded.items()}
+    by_hand, placed = _ledger_book(by_hand_rows), _ledger_book(placed_rows)
     for order_id, account, side, price, qty, post_only, stp in orders:
-        want = plain.submit(order_id, account, side, price, qty, post_only=post_only, stp=stp, seq=order_id)
-        got = checked_first.submit_limit(order_id, account, side, price, qty, post_only, stp, None, order_id)
-        assert got == want
-        checked_first.validate()
-        assert checked_first.resting_orders() == plain.resting_orders()
+        slot, hold = (2, qty * buy_hold_per_lot(price, 1, 5)) if side == BUY else (0, qty)
+        by_hand_rows[account][slot] -= hold
+        by_hand_rows[account][slot + 1] += hold
+        want = by_hand.submit(order_id, account, side, price, qty, post_only=post_only, stp=stp, seq=order_id)
+        if want[0][0] == EV_REJECTED:  # the engine gives a refused order's hold back
+            by_hand_rows[account][slot] += hold
+            by_hand_rows[account][slot + 1] -= hold
+        assert placed.place_limit(order_id, account, side, price, qty, post_only, stp, None) == want
+        placed.validate()
+        assert placed.resting_orders() == by_hand.resting_orders()
+        assert placed_rows == by_hand_rows
+    assert any(event[0] == EV_FILL for event in want)  # the last sell traded
+
+
+@pytest.mark.parametrize(
+    ("account", "side", "price", "qty", "code"),
+    [
+        (1, 3, 100, 1, Reject.INVALID_SIDE),
+        (1, BUY, 100, 1, Reject.NOTIONAL_BELOW_MIN),  # 100 < 200
+        (1, SELL, 100, 11, Reject.NOTIONAL_ABOVE_MAX),  # 1100 > 1000
+        (1, BUY, 100, 10, Reject.INSUFFICIENT_FUNDS),  # 1000 and a fee of 1 against 1000
+        (1, SELL, 100, 6, Reject.INSUFFICIENT_FUNDS),  # 6 lots against 5
+        (7, SELL, 100, 2, Reject.INSUFFICIENT_FUNDS),  # no balance at all
+    ],
+)
+def test_place_limit_refuses_with_nothing_taken(
+    account: int, side: int, price: int, qty: int, code: Reject
+) -> None:
+    rows = {1: [5, 0, 1_000, 0]}
+    book = _ledger_book(rows, min_notional=200, max_notional=1_000)
+    events = book.place_limit(4, account, side, price, qty, False, Stp.EXPIRE_MAKER, "c")
+    assert events == [(EV_REJECTED, 4, "X", 4, account, int(code), "c")]
+    assert rows == {1: [5, 0, 1_000, 0], 9: [0, 0, 0, 0]}
+    assert len(book) == 0
