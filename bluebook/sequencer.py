@@ -27,7 +27,7 @@ from zlib import crc32
 from matcher.config import MarketConfig
 from matcher.engine import Engine
 from matcher.snapshot import export_state, restore
-from store.codec import ENCODE_ERRORS, ENCODERS, decode
+from store.codec import ENCODE_ERRORS, STAMPERS, decode
 from store.journal import MAX_PAYLOAD, RECORD, FsyncPolicy, JournalWriter, read
 from store.journal import recover as recover_journal
 from store.snapshots import latest_snapshot, write_snapshot
@@ -76,16 +76,15 @@ class Sequencer:
         engine = self.engine
         apply = engine.apply
         journal = self.journal
-        encoders = ENCODERS
+        stampers = STAMPERS
         pack, limit = RECORD.pack, MAX_PAYLOAD
         each = journal.policy is FsyncPolicy.ALWAYS
         seq = first = engine.seq + 1
         ts = max(self.clock(), engine.ts)
         records: list[bytes] = []
         for command in commands:
-            stamped = (command[0], seq, ts, *command[3:])
             try:
-                payload = encoders[command[0]](stamped)
+                stamped, payload = stampers[command[0]](command, seq, ts)
             except ENCODE_ERRORS as error:
                 acks.append((None, f"malformed command: {error!r}"))
                 continue

@@ -18,7 +18,7 @@ from matcher import (
     Tick,
     Withdraw,
 )
-from store.codec import CodecError, decode, encode
+from store.codec import ENCODE_ERRORS, STAMPERS, CodecError, decode, encode
 
 ints = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 small = st.integers(min_value=0, max_value=255)
@@ -107,3 +107,30 @@ def test_damaged_payloads_are_refused(payload: bytes) -> None:
 def test_a_command_that_does_not_fit_its_schema_is_refused(command: tuple) -> None:
     with pytest.raises(CodecError):
         encode(command)
+
+
+@given(commands, ints, ints)
+def test_a_stamper_gives_the_stamped_command_and_its_encoding(command: tuple, seq: int, ts: int) -> None:
+    unstamped = (command[0], 0, 0, *command[3:])
+    stamped, payload = STAMPERS[command[0]](unstamped, seq, ts)
+    assert stamped == (command[0], seq, ts, *command[3:])
+    assert payload == encode(stamped)
+
+
+malformed_orders_and_cancels = [
+    (1, 0, 0, 5, "X", 1, 1, 100, 2.5, 1, False, 2, None, 0),  # a float quantity
+    (1, 0, 0, 5, "X", 1, 1, 100, 2, 1, False, 2, None),  # a field short
+    (1, 0, 0, 5, 7, 1, 1, 100, 2, 1, False, 2, None, 0),  # a symbol that is not a string
+    (1, 0, 0, 5, "X", 1, 1, 100, 2, 1, False, 2, "c" * 300, 0),  # a client id too long
+    (1, 0, 0, 5, ["X"], 1, 1, 100, 2, 1, False, 2, None, 0),  # an unhashable symbol
+    (2, 0, 0, 5, "X", 2**63, None),  # an order id out of int64
+    (2, 0, 0, 5, "X", 9, 3),  # a client id that is not a string
+]
+
+
+@pytest.mark.parametrize("command", malformed_orders_and_cancels)
+def test_the_hot_stampers_refuse_what_the_encoders_refuse(command: tuple) -> None:
+    with pytest.raises(CodecError):
+        encode((command[0], 1, 2, *command[3:]))
+    with pytest.raises(ENCODE_ERRORS):
+        STAMPERS[command[0]](command, 1, 2)
