@@ -15,7 +15,7 @@ named in ``note``.
 - ``rest-pydantic``: the same orders to ``POST /bench/orders`` (a pydantic body and response
   model, the signature check as a FastAPI dependency, the same engine path), ``ratio_vs_lean``
   against ``rest``.
-- ``ws``: the same orders as ``place`` frames on /v1/ws from ``bench.wsload`` (2 processes x 4
+- ``ws``: the same orders as ``place`` frames on /v1/ws from ``bench.wsload`` (on uvloop, 2 processes x 4
   logged-in connections, 64 frames in flight each), against the bare app's WebSocket.
 - ``fanout``: ``rest`` again while 200 sockets read ``book`` and ``trades`` of the symbol: first
   with only them (``unstalled_*``), then with one more socket that never reads: it asks for book
@@ -60,7 +60,7 @@ ORDERS = [
     {"symbol": SYMBOL, "side": "sell", "price": "250", "qty": "0.1", "time_in_force": "IOC"},
 ]
 WRK = "wrk 4.1 (-t1 -c16), requests signed ahead"
-WSLOAD = "bench.wsload: 2 processes x 4 connections, 64 frames in flight each"
+WSLOAD = "bench.wsload on uvloop: 2 processes x 4 connections, 64 frames in flight each"
 SUBSCRIBERS = 200
 DEPTH = 300
 
