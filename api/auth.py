@@ -13,7 +13,8 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
 
 from fastapi import Request
 
@@ -27,39 +28,56 @@ ADMIN_HEADER = "BB-ADMIN-TOKEN"
 
 def request_target(request: Request) -> str:
     """The path and query exactly as the client sent them (what the signature covers)."""
-    scope = request.scope
-    path: bytes = scope.get("raw_path") or scope["path"].encode()
-    query: bytes = scope.get("query_string", b"")
-    return (path + b"?" + query if query else path).decode("latin-1")
+    return _target(request.scope)
 
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client is not None else ""
 
 
-def signed(services: Services, scope: Scope, route: str) -> Callable[[Request], Awaitable[Credential]]:
-    """A dependency giving the credential of a signed request allowed ``scope``."""
+def signed_asgi(
+    services: Services, scope: Scope, route: str
+) -> Callable[[Mapping[str, Any], bytes], Credential]:
+    """The credential of a signed request allowed ``scope``, from its ASGI scope and its body
+    (``signed`` for FastAPI routes; ``api.fastpath`` calls it with no ``Request`` built)."""
+    limiter, lookup, clock_ms = services.limiter, services.keys.lookup, services.clock_ms
 
-    async def guard(request: Request) -> Credential:
-        ip = client_ip(request)
+    def check(asgi: Mapping[str, Any], body: bytes) -> Credential:
+        client = asgi.get("client")
+        ip = client[0] if client else ""
         try:
-            credential = authenticate(
-                request.headers,
-                request.method,
-                request_target(request),
-                await request.body(),
-                now_ms=services.clock_ms(),
-                lookup=services.keys.lookup,
-                client_ip=ip,
-                scope=scope,
-            )
+            headers = _signing_headers(asgi["headers"])
+            credential = authenticate(headers, asgi["method"], _target(asgi), body, now_ms=clock_ms(),
+                                      lookup=lookup, client_ip=ip, scope=scope)  # fmt: skip
         except ApiError:
-            services.limiter.check(route, ip).raise_if_refused()
+            limiter.check(route, ip).raise_if_refused()
             raise
-        services.limiter.check(route, ip, credential.key_id).raise_if_refused()
+        limiter.check(route, ip, credential.key_id).raise_if_refused()
         return credential
 
+    return check
+
+
+def signed(services: Services, scope: Scope, route: str) -> Callable[[Request], Awaitable[Credential]]:
+    """A dependency giving the credential of a signed request allowed ``scope``."""
+    check = signed_asgi(services, scope, route)
+
+    async def guard(request: Request) -> Credential:
+        return check(request.scope, await request.body())
+
     return guard
+
+
+def _target(asgi: Mapping[str, Any]) -> str:
+    path: bytes = asgi.get("raw_path") or asgi["path"].encode()
+    query: bytes = asgi.get("query_string", b"")
+    return (path + b"?" + query if query else path).decode("latin-1")
+
+
+def _signing_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The ``BB-*`` headers of an ASGI header list (names arrive lower case), decoded as latin-1
+    as Starlette decodes them; a repeated one counts once, the last."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in raw if name[:3] == b"bb-"}
 
 
 def public(services: Services, route: str) -> Callable[[Request], None]:

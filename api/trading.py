@@ -13,7 +13,7 @@ Order placement is the hot path: its body is parsed with orjson and checked by h
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -21,7 +21,7 @@ from sqlalchemy import or_, select
 from starlette.concurrency import run_in_threadpool
 
 from api import schemas
-from api.auth import signed
+from api.auth import signed, signed_asgi
 from api.context import Services
 from api.credentials import Scope
 from api.entry import by_client_id, execute_batch, execute_one
@@ -64,15 +64,15 @@ Symbol = Annotated[str | None, Query(min_length=1, max_length=32)]
 Limit = Annotated[int, Query(ge=1, le=HISTORY_LIMIT)]
 
 
-def order_entry(services: Services) -> Callable[[Request], Awaitable[JsonResponse]]:
-    """``POST /v1/orders``' handler: the route below, and ``api.fastpath`` ahead of the router."""
-    guard = signed(services, SCOPES["POST /v1/orders"], "POST /v1/orders")
+def order_entry(services: Services) -> Callable[[Mapping[str, Any], bytes], Awaitable[dict[str, Any]]]:
+    """``POST /v1/orders``' handler, from the request's ASGI scope and body to the response's
+    content: the route below, and ``api.fastpath`` ahead of the router."""
+    check = signed_asgi(services, SCOPES["POST /v1/orders"], "POST /v1/orders")
     units = services.units
 
-    async def place(request: Request) -> JsonResponse:
-        key = await guard(request)
-        fields = parse_body(await request.body())
-        return JsonResponse(await execute_one(services, place_command(units, key.account_id, fields)))
+    async def place(asgi: Mapping[str, Any], body: bytes) -> dict[str, Any]:
+        key = check(asgi, body)
+        return await execute_one(services, place_command(units, key.account_id, parse_body(body)))
 
     return place
 
@@ -88,7 +88,7 @@ def routes(services: Services) -> APIRouter:
     async def place(request: Request) -> JsonResponse:
         """Place an order of any type. A client order id seen in the last 24 hours returns that
         order (``duplicate: true``) and makes none."""
-        return await place_order(request)
+        return JsonResponse(await place_order(request.scope, await request.body()))
 
     @router.delete("/order", responses=schemas.CHANGED)
     async def cancel(
