@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import Request
@@ -21,7 +21,7 @@ from fastapi import Request
 from api.context import Services
 from api.credentials import Credential, Scope
 from api.errors import ApiError, ErrorCode
-from api.signing import authenticate
+from api.signing import asgi_signed_headers, authenticate
 
 ADMIN_HEADER = "BB-ADMIN-TOKEN"
 
@@ -46,7 +46,7 @@ def signed_asgi(
         client = asgi.get("client")
         ip = client[0] if client else ""
         try:
-            headers = _signing_headers(asgi["headers"])
+            headers = asgi_signed_headers(asgi["headers"])
             credential = authenticate(headers, asgi["method"], _target(asgi), body, now_ms=clock_ms(),
                                       lookup=lookup, client_ip=ip, scope=scope)  # fmt: skip
         except ApiError:
@@ -72,12 +72,6 @@ def _target(asgi: Mapping[str, Any]) -> str:
     path: bytes = asgi.get("raw_path") or asgi["path"].encode()
     query: bytes = asgi.get("query_string", b"")
     return (path + b"?" + query if query else path).decode("latin-1")
-
-
-def _signing_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
-    """The ``BB-*`` headers of an ASGI header list (names arrive lower case), decoded as latin-1
-    as Starlette decodes them; a repeated one counts once, the last."""
-    return {name.decode("latin-1"): value.decode("latin-1") for name, value in raw if name[:3] == b"bb-"}
 
 
 def public(services: Services, route: str) -> Callable[[Request], None]:

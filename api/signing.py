@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -49,6 +49,9 @@ KEY_HEADER = "BB-KEY"
 TIMESTAMP_HEADER = "BB-TIMESTAMP"
 RECV_WINDOW_HEADER = "BB-RECV-WINDOW"
 SIGNATURE_HEADER = "BB-SIGNATURE"
+_KEY, _TIMESTAMP, _RECV_WINDOW, _SIGNATURE = (
+    name.lower() for name in (KEY_HEADER, TIMESTAMP_HEADER, RECV_WINDOW_HEADER, SIGNATURE_HEADER)
+)
 
 DEFAULT_RECV_WINDOW_MS = 5_000
 MAX_RECV_WINDOW_MS = 60_000
@@ -56,8 +59,7 @@ DEFAULT_MAX_SKEW_MS = 1_000
 _MAX_TIMESTAMP_DIGITS = 16
 
 
-@dataclass(frozen=True, slots=True)
-class SignedHeaders:
+class SignedHeaders(NamedTuple):
     """The authentication headers of one request, parsed and range-checked."""
 
     key_id: str
@@ -122,27 +124,41 @@ def check_freshness(timestamp_ms: int, recv_window_ms: int, now_ms: int, max_ske
 def parse_signed_headers(headers: Mapping[str, str]) -> SignedHeaders:
     """The four headers, looked up case-insensitively; missing or malformed ones get their code."""
     lowered = {name.lower(): value for name, value in headers.items()}
-    required = {
-        name: lowered.get(name.lower(), "") for name in (KEY_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER)
-    }
-    missing = [name for name, value in required.items() if not value]
-    if missing:
-        raise ApiError(ErrorCode.AUTH_HEADER_MISSING, f"missing header {', '.join(missing)}")
-    key_id, timestamp, signature = required.values()
+    return signed_headers(lowered.get(_KEY, ""), lowered.get(_TIMESTAMP, ""), lowered.get(_RECV_WINDOW),
+                          lowered.get(_SIGNATURE, ""))  # fmt: skip
+
+
+def asgi_signed_headers(raw: Iterable[tuple[bytes, bytes]]) -> SignedHeaders:
+    """``parse_signed_headers`` over an ASGI header list (names arrive lower case; values are
+    decoded as latin-1, as Starlette decodes them; a repeated header counts once, the last)."""
+    found = {name: value for name, value in raw if name.startswith(b"bb-")}
+    window = found.get(b"bb-recv-window")
+    return signed_headers(found.get(b"bb-key", b"").decode("latin-1"),
+                          found.get(b"bb-timestamp", b"").decode("latin-1"),
+                          None if window is None else window.decode("latin-1"),
+                          found.get(b"bb-signature", b"").decode("latin-1"))  # fmt: skip
+
+
+def signed_headers(key_id: str, timestamp: str, recv_window: str | None, signature: str) -> SignedHeaders:
+    """The headers' values checked: missing (empty) ones, a malformed timestamp or window each
+    get their code; an absent window is the default."""
+    if not (key_id and timestamp and signature):
+        given = {KEY_HEADER: key_id, TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: signature}
+        missing = ", ".join(name for name, value in given.items() if not value)
+        raise ApiError(ErrorCode.AUTH_HEADER_MISSING, f"missing header {missing}")
     if not _is_digits(timestamp, _MAX_TIMESTAMP_DIGITS):
         raise ApiError(ErrorCode.TIMESTAMP_MALFORMED)
-    window = lowered.get(RECV_WINDOW_HEADER.lower())
-    if window is None:
+    if recv_window is None:
         recv_window_ms = DEFAULT_RECV_WINDOW_MS
-    elif _is_digits(window, 5) and 1 <= int(window) <= MAX_RECV_WINDOW_MS:
-        recv_window_ms = int(window)
+    elif _is_digits(recv_window, 5) and 1 <= int(recv_window) <= MAX_RECV_WINDOW_MS:
+        recv_window_ms = int(recv_window)
     else:
         raise ApiError(ErrorCode.RECV_WINDOW_INVALID)
     return SignedHeaders(key_id, int(timestamp), recv_window_ms, signature)
 
 
 def authenticate(
-    headers: Mapping[str, str],
+    headers: Mapping[str, str] | SignedHeaders,
     method: str,
     path: str,
     body: bytes,
@@ -155,10 +171,11 @@ def authenticate(
 ) -> Credential:
     """The credential of a correctly signed, fresh request allowed ``scope`` from ``client_ip``.
 
-    Raises ``ApiError`` with the code of the first check that fails (order in the module docstring).
-    ``lookup`` maps a key id to its credential, or None when no such key exists.
+    ``headers`` are the request's (or already parsed). Raises ``ApiError`` with the code of the
+    first check that fails (order in the module docstring). ``lookup`` maps a key id to its
+    credential, or None when no such key exists.
     """
-    signed = parse_signed_headers(headers)
+    signed = headers if isinstance(headers, SignedHeaders) else parse_signed_headers(headers)
     check_freshness(signed.timestamp_ms, signed.recv_window_ms, now_ms, max_skew_ms)
     credential = lookup(signed.key_id)
     if credential is None:
