@@ -215,10 +215,14 @@ class JournalWriter:
         self._syncer: ThreadPoolExecutor | None = None  # made at the first ``sync_later``
         self._last_sync: Future[None] = _DONE
         paths = segments(directory)
+        #: The current segment and its length in bytes, counted rather than asked of the file
+        #: (``tell`` is a system call that lets go of the GIL, once a group on the sequencer).
+        self._file: BufferedWriter
+        self._size: int
         if paths and not fresh_segment:
-            self._file = paths[-1].open("ab")
+            self._file, self._size = paths[-1].open("ab"), paths[-1].stat().st_size
         else:
-            self._file = self._new_segment(next_seq)
+            self._start_segment(next_seq)
 
     def append(self, seq: int, payload: bytes) -> None:
         """Buffer one record; ``seq`` must be the next one."""
@@ -249,14 +253,16 @@ class JournalWriter:
         pending = self._pending
         if not pending:
             return 0
-        self._file.write(b"".join(pending))
+        data = b"".join(pending)
+        self._file.write(data)
         self._file.flush()
         self._pending = []
         self._unsynced = True
-        if self._file.tell() >= self.segment_bytes:
+        self._size += len(data)
+        if self._size >= self.segment_bytes:
             self.sync()
             self._file.close()
-            self._file = self._new_segment(self.next_seq)
+            self._start_segment(self.next_seq)
         return len(pending)
 
     def sync(self) -> None:
@@ -284,15 +290,15 @@ class JournalWriter:
             self._syncer.shutdown()
         self._file.close()
 
-    def _new_segment(self, first_seq: int) -> BufferedWriter:
+    def _start_segment(self, first_seq: int) -> None:
         path = self.directory / segment_name(first_seq)
         file = path.open("xb")
         file.write(HEADER.pack(MAGIC, FORMAT_VERSION, first_seq))
         file.flush()
+        self._file, self._size = file, HEADER.size
         os.fsync(file.fileno())
         directory = os.open(self.directory, os.O_RDONLY)
         try:
             os.fsync(directory)  # the new name itself must survive a crash
         finally:
             os.close(directory)
-        return file

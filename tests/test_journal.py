@@ -33,6 +33,19 @@ def test_segments_rotate_and_chain(tmp_path: Path) -> None:
     assert [seq for seq, _ in read(tmp_path, after_seq=150)] == list(range(151, 201))
 
 
+def test_a_segment_ends_at_the_first_write_that_reaches_its_size_reopened_or_not(tmp_path: Path) -> None:
+    record = RECORD.size + len(b"payload 10")
+    limit = HEADER.size + 10 * record  # ten records of two-digit seqs fill a segment
+    write(tmp_path, 5, first=10, segment_bytes=limit)
+    write(tmp_path, 40, first=15, segment_bytes=limit)  # reopens the first segment, half full
+    sizes = [path.stat().st_size for path in segments(tmp_path)]
+    # Commits come at multiples of 7 and at each close, so a segment ends with the write that
+    # takes it to ``limit`` or past it, never one write later, and holds no write beyond that.
+    assert all(limit <= size < limit + 7 * record for size in sizes[:-1])
+    assert sizes[-1] < limit + 7 * record
+    assert [seq for seq, _ in read(tmp_path)] == list(range(10, 55))
+
+
 def test_a_writer_reopened_after_recovery_continues_the_sequence(tmp_path: Path) -> None:
     write(tmp_path, 10)
     write(tmp_path, 5, first=recover(tmp_path).last_seq + 1)
