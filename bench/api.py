@@ -7,7 +7,9 @@ taker's IOC sell of 0.1 at 250, so about half the orders trade, above 300 restin
 Prints one JSON line per scenario; ``orders_per_s`` counts accepted orders only (HTTP 2xx,
 WebSocket ``ok: true``), and refusals are counted beside them (``non_2xx``, ``refused``) and
 named in ``note``.
-``server_cpu_pct`` and ``loadgen_cpu_pct`` say which side was busy (100 = one core).
+``server_cpu_pct`` and ``loadgen_cpu_pct`` say which side was busy (100 = one core). ``rest``
+and ``ws`` alternate with the bare app in rounds (four of 5 s; ``--quick``, one of 4 s), each
+side's rounds combined: the mean rate and CPU, the median p50, the worst p99 (``rounds``).
 
 - ``rest``: ``POST /v1/orders`` with wrk (C, one thread, 64 connections, a Lua script cycling
   through requests signed ahead of time inside a 60 s receive window), against the bare app:
@@ -223,7 +225,7 @@ def main(*, quick: bool, seed: int) -> int:
     if subprocess.run([str(Path(__file__).with_name("ensure_wrk.sh"))]).returncode != 0:
         print("bench api: wrk is missing and could not be installed", file=sys.stderr)
         return 1
-    seconds = 4 if quick else 20
+    seconds, rounds = (4, 1) if quick else (5, 4)
     data = Path(tempfile.mkdtemp(prefix="bench-api-"))
     port, bare_port = _free_port(), _free_port()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
@@ -238,17 +240,25 @@ def main(*, quick: bool, seed: int) -> int:
         keys = _fund(data)
         _deepen(f"http://127.0.0.1:{port}", keys[0])
         url, bare_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{bare_port}"
-        rest = _measured(server.pid, lambda: _wrk(url, "/v1/orders", keys, seconds))
-        rest_bare = _measured(bare.pid, lambda: _wrk(bare_url, "/v1/orders", keys, seconds))
+        rest, rest_bare = _alternating(
+            rounds,
+            lambda: _measured(server.pid, lambda: _wrk(url, "/v1/orders", keys, seconds)),
+            lambda: _measured(bare.pid, lambda: _wrk(bare_url, "/v1/orders", keys, seconds)),
+        )
         _print("rest", rest, "bare", rest_bare, WRK)
         rest_pydantic = _measured(server.pid, lambda: _wrk(url, PYDANTIC_PATH, keys, seconds))
         _print("rest-pydantic", rest_pydantic, "lean", rest, WRK)
         frames = [orjson.dumps({"op": "place", "id": 0, "args": fields}) for fields in ORDERS]
         logged_in = [(_login(keys[i % 2]), frames[i % 2]) for i in range(8)]
         anonymous = [(None, frames[i % 2]) for i in range(8)]
-        ws = _measured(server.pid, lambda: _ws(url.replace("http", "ws") + "/v1/ws", logged_in, seconds))
-        ws_bare = _measured(
-            bare.pid, lambda: _ws(bare_url.replace("http", "ws") + "/v1/ws", anonymous, seconds)
+        ws, ws_bare = _alternating(
+            rounds,
+            lambda: _measured(
+                server.pid, lambda: _ws(url.replace("http", "ws") + "/v1/ws", logged_in, seconds)
+            ),
+            lambda: _measured(
+                bare.pid, lambda: _ws(bare_url.replace("http", "ws") + "/v1/ws", anonymous, seconds)
+            ),
         )
         _print("ws", ws, "bare", ws_bare, WSLOAD)
         fanout = _fanout(server.pid, url, keys, seconds)
@@ -259,6 +269,38 @@ def main(*, quick: bool, seed: int) -> int:
             child.wait(30)
         shutil.rmtree(data, ignore_errors=True)
     return 0
+
+
+def _alternating(
+    rounds: int, real: Callable[[], dict[str, Any]], bare: Callable[[], dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``rounds`` rounds of ``real`` then ``bare``, each side's rounds combined (``_combined``):
+    this machine's speed drifts by a fifth over minutes, and alternating puts both sides under
+    the same drift."""
+    pairs = [(real(), bare()) for _ in range(rounds)]
+    return _combined([r for r, _ in pairs]), _combined([b for _, b in pairs])
+
+
+def _combined(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Equal-length rounds as one: the mean rate and CPU, the median p50, the worst p99, every
+    refusal."""
+    first = rounds[0]
+    combined: dict[str, Any] = {
+        key: sum(r[key] for r in rounds) for key in ("non_2xx", "refused") if key in first
+    }
+    p50s = sorted(r["p50_ms"] for r in rounds if r["p50_ms"] is not None)
+    p99s = [r["p99_ms"] for r in rounds if r["p99_ms"] is not None]
+    return {
+        "orders_per_s": round(sum(r["orders_per_s"] for r in rounds) / len(rounds)),
+        "p50_ms": p50s[len(p50s) // 2] if p50s else None,
+        "p99_ms": max(p99s) if p99s else None,
+        **combined,
+        **{
+            key: round(sum(r[key] for r in rounds) / len(rounds))
+            for key in ("server_cpu_pct", "loadgen_cpu_pct")
+        },
+        "rounds": len(rounds),
+    }
 
 
 def _print(scenario: str, real: dict[str, Any], name: str, other: dict[str, Any], generator: str) -> None:
