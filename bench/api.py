@@ -249,12 +249,15 @@ def main(*, quick: bool, seed: int) -> int:
         rest_pydantic = _measured(server.pid, lambda: _wrk(url, PYDANTIC_PATH, keys, seconds))
         _print("rest-pydantic", rest_pydantic, "lean", rest, WRK)
         frames = [orjson.dumps({"op": "place", "id": 0, "args": fields}) for fields in ORDERS]
-        logged_in = [(_login(keys[i % 2]), frames[i % 2]) for i in range(8)]
-        anonymous = [(None, frames[i % 2]) for i in range(8)]
+
+        def logged_in() -> list[tuple[dict[str, Any] | None, bytes]]:  # signed now, for each round
+            return [(_login(keys[i % 2]), frames[i % 2]) for i in range(8)]
+
+        anonymous: list[tuple[dict[str, Any] | None, bytes]] = [(None, frames[i % 2]) for i in range(8)]
         ws, ws_bare = _alternating(
             rounds,
             lambda: _measured(
-                server.pid, lambda: _ws(url.replace("http", "ws") + "/v1/ws", logged_in, seconds)
+                server.pid, lambda: _ws(url.replace("http", "ws") + "/v1/ws", logged_in(), seconds)
             ),
             lambda: _measured(
                 bare.pid, lambda: _ws(bare_url.replace("http", "ws") + "/v1/ws", anonymous, seconds)
