@@ -1,8 +1,9 @@
 """Request guards as FastAPI dependencies: signatures, scopes, rate limits, the admin token.
 
-- A private route verifies the signed request (``api.signing``) over the exact request target,
-  ``raw_path`` plus ``?`` and the query string as sent, and the raw body. Then it is charged to
-  both its client IP and its key. A request that fails authentication is charged to its IP alone
+- A private route refuses a banned client IP at once (no key lookup, no signature check). Else it
+  verifies the signed request (``api.signing``) over the exact request target, ``raw_path`` plus
+  ``?`` and the query string as sent, and the raw body; then it is charged to both its client IP
+  and its key. A request that fails authentication is charged to its IP alone
   (so a flood of bad signatures is limited too) and answered with the rate limit's refusal if the
   IP is over its budget, else with the authentication error.
 - A public route is charged to its client IP.
@@ -45,6 +46,9 @@ def signed_asgi(
     def check(asgi: Mapping[str, Any], body: bytes) -> Credential:
         client = asgi.get("client")
         ip = client[0] if client else ""
+        ban = limiter.banned(ip)
+        if ban is not None:
+            ban.raise_if_refused()
         try:
             headers = asgi_signed_headers(asgi["headers"])
             credential = authenticate(headers, asgi["method"], _target(asgi), body, now_ms=clock_ms(),

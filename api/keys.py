@@ -154,7 +154,11 @@ class KeyStore:
             return _info(row)
 
     def lookup(self, key_id: str) -> Credential | None:
-        """The key's credential (HMAC secret decrypted), or None for an unknown key id."""
+        """The key's credential (HMAC secret decrypted), or None for an unknown key id.
+
+        Both are cached for ``cache_ttl_ns`` (an unknown id too: a client repeating a wrong key
+        costs a dictionary lookup, not a database read on the event loop); a revocation in this
+        process, or a key issued here, takes effect at once."""
         now = self._clock_ns()
         with self._lock:
             cached = self._cache.get(key_id)
@@ -168,7 +172,7 @@ class KeyStore:
             row = session.get(ApiKey, key_id)
             credential = None if row is None else self._credential(row)
         with self._lock:
-            if credential is None or revocations != self._revocations:
+            if credential is not None and revocations != self._revocations:
                 self._cache.pop(key_id, None)  # a revocation raced this read: do not cache it
             else:
                 self._cache[key_id] = (now, credential)
@@ -213,6 +217,8 @@ class KeyStore:
             session.add(row)
             session.commit()
             info = _info(row)
+        with self._lock:
+            self._cache.pop(info.key_id, None)  # were it cached as unknown
         log.info("api key %s (%s) issued to account %d", info.key_id, info.kind, info.account_id)
         return info
 

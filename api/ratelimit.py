@@ -135,6 +135,16 @@ class RateLimiter:
                 return ALLOWED
             return self._refuse([(ip, policy.per_ip), (key, policy.per_key)], weight, now)
 
+    def banned(self, client_ip: str) -> Decision | None:
+        """The refusal of an IP that is banned now (charging nothing), else None: asked before a
+        request's signature is checked, so a banned client costs no key lookup."""
+        with self._lock:
+            identity = self._identities.get(f"ip:{client_ip}")
+            now = self._clock()
+            if identity is None or identity.banned_until <= now:
+                return None
+            return Decision(False, _seconds(identity.banned_until - now), banned=True)
+
     def _refuse(self, touched: list[tuple[_Identity, Limit]], weight: int, now: float) -> Decision:
         """The decision for identities that are banned or short of ``weight`` (a violation)."""
         ban_ends = [identity.banned_until for identity, _ in touched if identity.banned_until > now]

@@ -4,14 +4,17 @@ secret or an Ed25519 key, and every way a request can be wrong is refused with i
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import generate_private_key
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from api.auth import signed_asgi
 from api.credentials import Credential, Scope, parse_ip_allowlist, parse_scopes
 from api.errors import ApiError, ErrorCode, error_body
+from api.ratelimit import Limit, RateLimiter, RateLimitPolicy
 from api.signing import authenticate as _authenticate
 from api.signing import (
     canonical_payload,
@@ -295,3 +298,21 @@ def test_the_readme_lists_every_error_code_with_its_status() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     for code in ErrorCode:
         assert f"| {int(code)} | `{code.name}` | {code.status} |" in readme, code
+
+
+def test_a_banned_ip_is_refused_before_its_key_is_looked_up() -> None:
+    class Keys:
+        def lookup(self, key_id: str) -> Credential | None:
+            raise AssertionError("a banned IP's key was looked up")
+
+    policy = RateLimitPolicy(per_key=Limit(100, 60.0), per_ip=Limit(1, 60.0), ban_after=1)
+    services = SimpleNamespace(limiter=RateLimiter(policy), keys=Keys(), clock_ms=lambda: NOW)
+    check = signed_asgi(services, Scope.TRADE, "POST /v1/orders")  # type: ignore[arg-type]
+    for _ in range(2):  # one request's weight is the IP's budget; the next is its one violation
+        services.limiter.check("POST /v1/orders", "203.0.113.9")
+    headers = [(name.lower().encode(), value.encode()) for name, value in signed().items()]
+    asgi = {"method": "POST", "path": "/v1/orders", "query_string": b"symbol=TSLAx-USDC",
+            "headers": headers, "client": ("203.0.113.9", 4000)}  # fmt: skip
+    with pytest.raises(ApiError) as caught:
+        check(asgi, BODY)
+    assert caught.value.code is ErrorCode.BANNED and caught.value.retry_after >= 1

@@ -15,7 +15,7 @@ from cryptography.fernet import InvalidToken
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eth_account import Account as EthAccount
 from sqlalchemy import Engine as Database
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from api.addresses import normalize_address
 from api.cipher import KEY_FILE_NAME, SecretCipher
@@ -364,3 +364,34 @@ def test_processes_starting_together_agree_on_one_key(tmp_path: Path) -> None:
         thread.join()
     token = ciphers[0].encrypt(b"x")
     assert all(cipher.decrypt(token) == b"x" for cipher in ciphers)
+
+
+def test_an_unknown_key_id_is_read_once_a_cache_ttl(
+    store: KeyStore, database: Database, clock: Clock
+) -> None:
+    reads: list[str] = []
+
+    def count(*args: object) -> None:
+        reads.append(str(args[2]))  # the statement
+
+    event.listen(database, "before_cursor_execute", count)
+    try:
+        for _ in range(100):
+            assert store.lookup("0" * 32) is None  # a client repeating a wrong key
+        assert len(reads) == 1
+        clock.ns += 2_000_000_000  # past the TTL: read again
+        assert store.lookup("0" * 32) is None
+        assert len(reads) == 2
+    finally:
+        event.remove(database, "before_cursor_execute", count)
+    print(f"101 lookups of one unknown key id over two TTLs: {len(reads)} database reads")
+
+
+def test_a_key_issued_under_an_id_cached_as_unknown_works_at_once(
+    store: KeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("api.keys.secrets.token_hex", lambda _: "ab" * 16)
+    assert store.lookup("ab" * 16) is None  # cached as unknown
+    issued = store.create_hmac_key(address(), "read")
+    assert issued.key.key_id == "ab" * 16
+    assert store.lookup("ab" * 16) is not None

@@ -193,3 +193,19 @@ def test_memory_is_capped_forgetting_the_least_recently_seen() -> None:
 def test_an_impossible_policy_is_refused(overrides: dict) -> None:
     with pytest.raises(ValueError):
         limiter(Clock(), **overrides)
+
+
+def test_a_banned_ip_is_told_so_before_any_work_and_charged_nothing() -> None:
+    clock = Clock()
+    rl = limiter(clock)
+    assert rl.banned("198.51.100.1") is None  # never seen
+    admitted(rl, 20)
+    assert rl.banned("198.51.100.1") is None  # out of tokens, not banned
+    assert [rl.check("GET /v1/ticker", "198.51.100.1").banned for _ in range(3)] == [False, False, True]
+    ban = rl.banned("198.51.100.1")
+    assert ban is not None and (ban.allowed, ban.banned, ban.retry_after) == (False, True, 120)
+    clock.now += 119.5
+    assert rl.banned("198.51.100.1").retry_after == 1
+    clock.now += 0.5
+    assert rl.banned("198.51.100.1") is None
+    assert rl.check("GET /v1/ticker", "198.51.100.1").allowed
