@@ -87,7 +87,7 @@ class KeyStore:
         self._clock_ns = clock_ns
         self._cache_ttl_ns = cache_ttl_ns
         self._cache_size = cache_size
-        self._cache: OrderedDict[str, tuple[int, Credential]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[int, Credential | None]] = OrderedDict()  # None: unknown
         self._revocations = 0  # lets a lookup tell that a revocation ran during its read
         self._lock = threading.Lock()
 
