@@ -3,14 +3,20 @@ headers, rate limits (429, then 418), and the routes ccxt does not call."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from starlette.requests import Request
 
 from api.app import ROUTE_WEIGHTS
-from api.ratelimit import Limit, RateLimitPolicy
+from api.binance.errors import BinanceError, Code
+from api.binance.guard import Guard
+from api.credentials import Scope
+from api.ratelimit import Limit, RateLimiter, RateLimitPolicy
 from bluebook.server import ApiServer
 from tests.api_support import Client, funded_client, now_ms, start_server
 from tests.binance_support import SYMBOL, binance_request
@@ -224,3 +230,24 @@ def test_rate_limits_answer_429_then_418_with_retry_after(tmp_path: Path) -> Non
         print(f"\nrate limits: {statuses}")
     finally:
         server.stop()
+
+
+def test_a_banned_ip_is_refused_before_its_key_is_looked_up() -> None:
+    class Keys:
+        def lookup(self, key_id: str) -> None:
+            raise AssertionError("a banned IP's key was looked up")
+
+    policy = RateLimitPolicy(per_key=Limit(100, 60.0), per_ip=Limit(1, 60.0), ban_after=1)
+    limiter = RateLimiter(policy)
+    services = SimpleNamespace(limiter=limiter, keys=Keys(), clock_ms=now_ms)
+    guard = Guard(services, lambda route: 1)  # type: ignore[arg-type]
+    for _ in range(2):  # the IP's whole budget, then its one violation: banned
+        limiter.check("GET /api/v3/account", "203.0.113.9")
+    fresh = b"timestamp=%d&signature=ab" % now_ms()  # a signed request would reach the key store
+    request = Request({"type": "http", "method": "GET", "path": "/api/v3/account", "query_string": fresh,
+                       "headers": [(b"x-mbx-apikey", b"k")], "client": ("203.0.113.9", 4000)})  # fmt: skip
+    for call in (guard.signed(request, "GET /api/v3/account", Scope.READ),
+                 guard.user_stream(request, "POST /api/v3/userDataStream")):  # fmt: skip
+        with pytest.raises(BinanceError) as caught:
+            asyncio.run(call)  # type: ignore[arg-type]
+        assert (caught.value.code, caught.value.status) == (Code.TOO_MANY_REQUESTS, 418)

@@ -11,7 +11,8 @@
   freshness (-1021), key known (-2015), signature (-1022), revoked, IP, scope (-2015).
 - A ``USER_STREAM`` request (listen keys) needs only a valid ``X-MBX-APIKEY``.
 - Every request is charged its route weight by the shared ``RateLimiter`` (to the IP, and to the
-  key when signed); a refusal is -1003 with 429 (418 while banned) and ``Retry-After``.
+  key when signed); a refusal is -1003 with 429 (418 while banned) and ``Retry-After``. A banned
+  IP's signed or user-stream request is refused before its key is looked up.
 - ``Usage`` counts, for the response headers, the weight each IP used in the current minute
   (``X-MBX-USED-WEIGHT-1M``) and the orders each key placed in the current 10 s
   (``X-MBX-ORDER-COUNT-10S``), in fixed windows as Binance does; it forgets old windows.
@@ -97,6 +98,7 @@ class Guard:
 
     async def user_stream(self, request: Request, route: str) -> Credential:
         """The credential named by ``X-MBX-APIKEY`` (no signature: Binance's USER_STREAM)."""
+        self._refuse_if_banned(request, route)
         key_id = request.headers.get(KEY_HEADER, "")
         credential = self.services.keys.lookup(key_id) if key_id else None
         self._charge(request, route, credential.key_id if credential else None)
@@ -108,6 +110,7 @@ class Guard:
 
     async def signed(self, request: Request, route: str, scope: Scope) -> tuple[Credential, dict[str, str]]:
         """The credential of a correctly signed, fresh request allowed ``scope``, and its params."""
+        self._refuse_if_banned(request, route)
         try:
             credential, params = await self._authenticate(request, scope)
         except BinanceError:
@@ -148,6 +151,11 @@ class Guard:
         return (
             not credential.revoked and credential.allows_ip(client_ip(request)) and scope in credential.scopes
         )
+
+    def _refuse_if_banned(self, request: Request, route: str) -> None:
+        """A banned IP is refused before its key is looked up or its signature checked."""
+        if self.services.limiter.banned(client_ip(request)) is not None:
+            self._charge(request, route, None)  # refuses it (418, -1003), counting no weight
 
     def _charge(self, request: Request, route: str, key_id: str | None) -> None:
         ip = client_ip(request)
