@@ -124,24 +124,12 @@ def check_freshness(timestamp_ms: int, recv_window_ms: int, now_ms: int, max_ske
 def parse_signed_headers(headers: Mapping[str, str]) -> SignedHeaders:
     """The four headers, looked up case-insensitively; missing or malformed ones get their code."""
     lowered = {name.lower(): value for name, value in headers.items()}
-    return signed_headers(lowered.get(_KEY, ""), lowered.get(_TIMESTAMP, ""), lowered.get(_RECV_WINDOW),
-                          lowered.get(_SIGNATURE, ""))  # fmt: skip
-
-
-def asgi_signed_headers(raw: Iterable[tuple[bytes, bytes]]) -> SignedHeaders:
-    """``parse_signed_headers`` over an ASGI header list (names arrive lower case; values are
-    decoded as latin-1, as Starlette decodes them; a repeated header counts once, the last)."""
-    found = {name: value for name, value in raw if name.startswith(b"bb-")}
-    window = found.get(b"bb-recv-window")
-    return signed_headers(found.get(b"bb-key", b"").decode("latin-1"),
-                          found.get(b"bb-timestamp", b"").decode("latin-1"),
-                          None if window is None else window.decode("latin-1"),
-                          found.get(b"bb-signature", b"").decode("latin-1"))  # fmt: skip
-
-
-def signed_headers(key_id: str, timestamp: str, recv_window: str | None, signature: str) -> SignedHeaders:
-    """The headers' values checked: missing (empty) ones, a malformed timestamp or window each
-    get their code; an absent window is the default."""
+    key_id, timestamp, signature = (
+        lowered.get(_KEY, ""),
+        lowered.get(_TIMESTAMP, ""),
+        lowered.get(_SIGNATURE, ""),
+    )
+    recv_window = lowered.get(_RECV_WINDOW)
     if not (key_id and timestamp and signature):
         given = {KEY_HEADER: key_id, TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: signature}
         missing = ", ".join(name for name, value in given.items() if not value)
@@ -155,6 +143,14 @@ def signed_headers(key_id: str, timestamp: str, recv_window: str | None, signatu
     else:
         raise ApiError(ErrorCode.RECV_WINDOW_INVALID)
     return SignedHeaders(key_id, int(timestamp), recv_window_ms, signature)
+
+
+def asgi_signed_headers(raw: Iterable[tuple[bytes, bytes]]) -> SignedHeaders:
+    """``parse_signed_headers`` over an ASGI header list (names arrive lower case; values are
+    decoded as latin-1, as Starlette decodes them; a repeated header counts once, the last)."""
+    return parse_signed_headers(
+        {name.decode("latin-1"): value.decode("latin-1") for name, value in raw if name.startswith(b"bb-")}
+    )
 
 
 def authenticate(
