@@ -42,6 +42,7 @@ from api.guarded import GuardedSessions
 from api.marketdata import Acks
 from api.orders import outcome, parse_body
 from api.outbox import Outbox
+from api.ratelimit import ALLOWED
 from api.signing import (
     KEY_HEADER,
     RECV_WINDOW_HEADER,
@@ -329,6 +330,7 @@ class Connection:
             raise ApiError(ErrorCode.INVALID_PARAMETER, "cancel_on_disconnect must be true or false")
         if not isinstance(heartbeat, int | float) or not 1 <= heartbeat <= self.limits.max_heartbeat_s:
             raise ApiError(ErrorCode.INVALID_PARAMETER, "heartbeat_s must be 1 to 300")
+        (self.services.limiter.banned(self.ip) or ALLOWED).raise_if_refused()  # before any lookup
         try:
             key = authenticate(headers, "GET", PATH, b"", now_ms=self.services.clock_ms(),
                                lookup=self.services.keys.lookup, client_ip=self.ip,

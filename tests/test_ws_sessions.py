@@ -20,7 +20,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from api.app import ROUTE_WEIGHTS
 from api.errors import ErrorCode
+from api.ratelimit import Limit, RateLimitPolicy
 from api.signing import canonical_payload, hmac_hex
 from bluebook.server import ApiServer
 from tests.api_support import SYMBOL, Client, funded_client, now_ms, start_server
@@ -298,3 +300,27 @@ def test_a_repeated_client_order_id_over_the_socket_returns_the_first_order(serv
     assert (again["order"]["price"], again["order"]["side"]) == ("150", "buy")  # read from the engine
     assert open_orders(server, client.account_id) == 1  # no second order was made
     ws.close()
+
+
+def test_a_banned_ip_cannot_log_in_even_with_a_valid_key(tmp_path: Path) -> None:
+    # Route weights as in production, and an IP budget of the largest one: a few refused logins
+    # exhaust it, one violation bans.
+    limits = RateLimitPolicy(per_key=Limit(1_000, 60.0), per_ip=Limit(max(ROUTE_WEIGHTS.values()), 60.0),
+                             ban_after=1, route_weights=ROUTE_WEIGHTS)  # fmt: skip
+    server = start_server(tmp_path, limits=limits)
+    try:
+        client = funded_client(server, address(0x6100), scopes="read")
+        ws = WsClient(server.url)
+        refusals = []
+        for _ in range(max(ROUTE_WEIGHTS.values()) + 2):  # bad signatures until the IP is banned
+            bad = {"key": client.key, "timestamp": now_ms(), "signature": "00" * 32}
+            refusals.append(ws.call("login", **bad)["error"]["code"])
+        assert refusals[-1] == ErrorCode.BANNED, refusals
+        ts = now_ms()
+        good = hmac_hex(client.secret.encode(), canonical_payload(ts, 5000, "GET", "/v1/ws", b""))
+        answer = ws.call("login", key=client.key, timestamp=ts, recv_window=5000, signature=good)
+        assert answer["error"]["code"] == ErrorCode.BANNED, answer
+        ws.close()
+        print(f"\nlogins refused {[int(c) for c in refusals]}, then a valid one: {answer['error']['code']}")
+    finally:
+        server.stop()
